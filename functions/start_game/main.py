@@ -1,0 +1,38 @@
+"""HTTP target for starting a match: policy in, game id, token and first round's values out."""
+
+import functools
+
+import functions_framework
+from flask import Request, Response
+
+from rpsquest import web
+from rpsquest.api import StartGameRequest
+from rpsquest.config import Settings
+from rpsquest.game.engine import Engine
+
+SETTINGS = Settings.from_env()
+
+
+@functools.cache
+def engine() -> Engine:
+    """Built on first use, once per instance."""
+    return Engine.open(SETTINGS)
+
+
+def _start(request: Request) -> tuple[dict, int]:
+    start = StartGameRequest.from_json(web.read_json(request))
+    if start.source == "telemetry":
+        web.require_admin(request, SETTINGS)
+    return engine().start_game(start), 201
+
+
+SERVICE = web.Service(
+    "start_game",
+    SETTINGS,
+    [web.Route("POST", "/", _start), web.Route("POST", "/start_game", _start)],
+)
+
+
+@functions_framework.http
+def start_game(request: Request) -> Response:
+    return SERVICE(request)

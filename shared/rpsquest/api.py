@@ -1,0 +1,116 @@
+"""Wire types of the public HTTP API, parsed strictly from JSON bodies (SPEC §3.2, §3.3)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+from rpsquest.errors import (
+    InvalidDifficulty,
+    InvalidMove,
+    UnknownPolicy,
+    ValidationError,
+)
+from rpsquest.game.policies import ML_POLICIES, POLICIES
+from rpsquest.game.rules import MOVES, Move
+
+Difficulty = Literal["normal", "easy"]
+Source = Literal["human", "telemetry"]
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_MAX_NAME = 40
+_MAX_GAME_ID = 64
+
+
+def _optional(body: Mapping[str, Any], field: str, kind: type, kind_name: str) -> Any:
+    """A present field must have exactly the JSON type asked for: a bool is not an int."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if type(value) is not kind:
+        raise ValidationError(f"'{field}' must be {kind_name}.")
+    return value
+
+
+def _player_name(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    name = raw.strip()
+    if not 1 <= len(name) <= _MAX_NAME:
+        raise ValidationError(f"'player_name' must be 1 to {_MAX_NAME} characters.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+        raise ValidationError("'player_name' must not contain control or format characters.")
+    return name
+
+
+def default_player_name(session_id: str) -> str:
+    tag = "".join(ch for ch in session_id if ch.isascii() and ch.isalnum())[:3].upper()
+    return f"Player-{tag}" if tag else "Player"
+
+
+@dataclass(frozen=True, slots=True)
+class StartGameRequest:
+    policy: str
+    difficulty: Difficulty = "normal"
+    player_name: str | None = None
+    session_id: str | None = None
+    is_test: bool = False
+    source: Source = "human"
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        policy = _optional(body, "policy", str, "a string")
+        if policy is None:
+            raise ValidationError("'policy' is required.")
+        policy = policy.strip().lower()
+        if policy not in POLICIES:
+            raise UnknownPolicy(f"Unknown policy; choose one of {', '.join(POLICIES)}.")
+        difficulty = (_optional(body, "difficulty", str, "a string") or "normal").lower()
+        if difficulty not in ("normal", "easy"):
+            raise InvalidDifficulty("'difficulty' must be 'normal' or 'easy'.")
+        if difficulty == "easy" and policy not in ML_POLICIES:
+            raise InvalidDifficulty("Easy mode exists only for the ML bots.")
+        session_id = _optional(body, "session_id", str, "a string")
+        if session_id is not None and not _SESSION_ID.fullmatch(session_id):
+            raise ValidationError("'session_id' must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
+        source = _optional(body, "source", str, "a string") or "human"
+        if source not in ("human", "telemetry"):
+            raise ValidationError("'source' must be 'human' or 'telemetry'.")
+        return cls(
+            policy=policy,
+            difficulty=difficulty,
+            player_name=_player_name(_optional(body, "player_name", str, "a string")),
+            session_id=session_id,
+            is_test=_optional(body, "is_test", bool, "a boolean") or False,
+            source=source,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlayRequest:
+    game_id: str
+    game_token: str
+    move: Move
+    round: int | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        game_id = _optional(body, "game_id", str, "a string")
+        token = _optional(body, "game_token", str, "a string")
+        if not game_id or len(game_id) > _MAX_GAME_ID:
+            raise ValidationError(f"'game_id' is required: a string of at most {_MAX_GAME_ID}.")
+        if not token:
+            raise ValidationError("'game_token' is required.")
+        move = _optional(body, "move", str, "a string")
+        if move is None:
+            raise ValidationError("'move' is required.")
+        move = move.strip().lower()
+        if move not in MOVES:
+            raise InvalidMove("'move' must be rock, paper or scissors.")
+        round_no = _optional(body, "round", int, "an integer")
+        if round_no is not None and round_no < 1:
+            raise ValidationError("'round' must be an integer of at least 1.")
+        return cls(game_id=game_id, game_token=token, move=move, round=round_no)

@@ -1,0 +1,93 @@
+"""Every error a client can cause, each carrying its HTTP status and stable code (SPEC §3)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+
+class RpsError(Exception):
+    status = HTTPStatus.BAD_REQUEST
+    code = "validation_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidJson(RpsError):
+    code = "invalid_json"
+
+
+class ValidationError(RpsError):
+    code = "validation_error"
+
+
+class UnknownPolicy(RpsError):
+    code = "unknown_policy"
+
+
+class InvalidMove(RpsError):
+    code = "invalid_move"
+
+
+class InvalidDifficulty(RpsError):
+    code = "invalid_difficulty"
+
+
+class InvalidEvent(RpsError):
+    code = "invalid_event"
+
+
+class Unauthorized(RpsError):
+    status = HTTPStatus.UNAUTHORIZED
+    code = "unauthorized"
+
+
+class Forbidden(RpsError):
+    status = HTTPStatus.FORBIDDEN
+    code = "forbidden"
+
+
+class BadToken(RpsError):
+    status = HTTPStatus.FORBIDDEN
+    code = "bad_token"
+
+
+class GameNotFound(RpsError):
+    status = HTTPStatus.NOT_FOUND
+    code = "game_not_found"
+
+
+class NotFound(RpsError):
+    status = HTTPStatus.NOT_FOUND
+    code = "not_found"
+
+
+class MethodNotAllowed(RpsError):
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+    code = "method_not_allowed"
+
+
+class GameFinished(RpsError):
+    status = HTTPStatus.CONFLICT
+    code = "game_finished"
+
+
+class RoundConflict(RpsError):
+    status = HTTPStatus.CONFLICT
+    code = "round_conflict"
+
+
+class PayloadTooLarge(RpsError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+
+
+class Busy(RpsError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "busy"
+
+
+class Unavailable(RpsError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "unavailable"

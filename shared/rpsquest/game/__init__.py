@@ -1,0 +1,1 @@
+"""Game domain: rules, gambits, bot policies and the legacy bots."""

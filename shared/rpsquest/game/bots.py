@@ -1,0 +1,124 @@
+"""How the bot picks its move in one round: gambit, legacy bot, model + EV, or fallback."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rpsquest.game.gambits import GAMBIT_ROUNDS, keyed_int, keyed_unit
+from rpsquest.game.legacy import legacy_move, seen_by_bot
+from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, ev_move
+from rpsquest.game.rules import Move, PlayedRound, RoundPoints
+
+_SUM_TOLERANCE = 1e-3
+
+
+class ModelUnavailable(Exception):
+    """No usable prediction; `reason` is one of metrics.FALLBACK_REASONS."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AliasPrediction:
+    alias: str
+    version: int
+    assignment_id: int | None
+    probabilities: tuple[float, float, float]
+
+
+class ModelBank(Protocol):
+    """What serving offers the game: the four aliases' predictions for one feature vector."""
+
+    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, AliasPrediction]: ...
+
+    def assignment_id(self, family: str, alias: str) -> int | None: ...
+
+
+class NoModels:
+    """The model bank before any model exists: every ML round falls back."""
+
+    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, AliasPrediction]:
+        raise ModelUnavailable("not_loaded")
+
+    def assignment_id(self, family: str, alias: str) -> int | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Situation:
+    """Everything the bot may know before round `round_no`: nothing of the user's move."""
+
+    game_id: str
+    policy: str
+    family: str
+    alias: str | None
+    easy: bool
+    opening: Sequence[Move]
+    history: Sequence[PlayedRound]
+    points: RoundPoints
+    round_no: int
+    features: Sequence[float]
+
+    @property
+    def scores(self) -> tuple[float, float]:
+        """(bot, user) before this round."""
+        last = self.history[-1] if self.history else None
+        return (last.bot_score, last.user_score) if last else (0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    move: Move
+    phase: str
+    acting: AliasPrediction | None = None
+    predictions: Sequence[AliasPrediction] = field(default_factory=tuple)
+    fallback_reason: str | None = None
+
+
+def _valid(probabilities: Sequence[float]) -> bool:
+    return (
+        len(probabilities) == 3
+        and all(math.isfinite(p) and p >= 0 for p in probabilities)
+        and abs(sum(probabilities) - 1) <= _SUM_TOLERANCE
+    )
+
+
+def _legacy(bot: str, situation: Situation, secret: str) -> Move:
+    rng = random.Random(keyed_int(secret, f"{situation.game_id}:{situation.round_no}:bot"))
+    return legacy_move(bot, seen_by_bot(situation.history), situation.points, rng)
+
+
+def decide(situation: Situation, secret: str, models: ModelBank) -> Decision:
+    """The bot's move; it depends only on the state before the round."""
+    if situation.round_no <= GAMBIT_ROUNDS:
+        return Decision(situation.opening[situation.round_no - 1], "gambit")
+    if situation.family == LEGACY_FAMILY:
+        return Decision(_legacy(situation.policy, situation, secret), "legacy")
+    try:
+        predictions = models.predict(situation.family, situation.features)
+    except ModelUnavailable as exc:
+        predictions, reason = {}, exc.reason
+    else:
+        reason = "not_loaded"
+    valid = [p for p in predictions.values() if _valid(p.probabilities)]
+    acting = next((p for p in valid if p.alias == situation.alias), None)
+    if acting is None:
+        if situation.alias in predictions:
+            reason = "invalid_output"
+        fallback = FAMILY_BY_POLICY[situation.policy].fallback_bot
+        move = _legacy(fallback, situation, secret)
+        return Decision(move, "fallback", predictions=valid, fallback_reason=reason)
+    easy_draw = (
+        keyed_unit(secret, f"{situation.game_id}:{situation.round_no}:easy")
+        if situation.easy
+        else None
+    )
+    bot_score, user_score = situation.scores
+    move = ev_move(acting.probabilities, situation.points, bot_score, user_score, easy_draw)
+    return Decision(move, "ml", acting=acting, predictions=valid)

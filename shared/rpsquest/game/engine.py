@@ -1,0 +1,219 @@
+"""The gameplay use cases behind start_game and play: validate, decide, store atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any, Self
+
+from sqlalchemy import Connection
+from sqlalchemy import Engine as Database
+
+from rpsquest import metrics
+from rpsquest.api import PlayRequest, StartGameRequest, default_player_name
+from rpsquest.config import Settings
+from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
+from rpsquest.features import round_features
+from rpsquest.game.bots import Decision, ModelBank, NoModels, Situation, decide
+from rpsquest.game.gambits import choose_gambit, gambit_moves, keyed_unit
+from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, NO_ALIAS
+from rpsquest.game.rules import TARGET_SCORE, Move, match_winner, round_points, score_round
+from rpsquest.store.database import migrate, open_engine, write_transaction
+from rpsquest.store.games import (
+    GameRecord,
+    RoundRecord,
+    game_rounds,
+    insert_game,
+    lock_game,
+    record_predictions,
+    record_round,
+    utc_now,
+)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def new_game_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def draw_alias(secret: str, game_id: str) -> str:
+    """Production or B, 50/50, fixed per game (SPEC §8.3)."""
+    return "Production" if keyed_unit(secret, f"{game_id}:alias") < 0.5 else "B"
+
+
+def round_reply(played: RoundRecord) -> dict[str, Any]:
+    """The play response for a stored round; a replay rebuilds the very same bytes."""
+    winner = match_winner(played.user_score, played.bot_score)
+    upcoming = None if winner else round_points(played.game_id, played.round_no + 1).as_dict()
+    return {
+        "game_id": played.game_id,
+        "round": played.round_no,
+        "user_move": played.user_move,
+        "bot_move": played.bot_move,
+        "result": played.result,
+        "round_points": played.points.as_dict(),
+        "user_delta": played.user_delta,
+        "bot_delta": played.bot_delta,
+        "user_score": played.user_score,
+        "bot_score": played.bot_score,
+        "finished": winner is not None,
+        "winner": winner,
+        "next_round_points": upcoming,
+    }
+
+
+def _metric_labels(game: GameRecord) -> tuple[str, str, str]:
+    return game.policy, game.family, game.alias or NO_ALIAS
+
+
+class Engine:
+    """Thread-safe: every call runs in its own connection and transaction."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        models: ModelBank | None = None,
+        new_game_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        new_token: Callable[[], str] = new_game_token,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.models = models or NoModels()
+        self._new_game_id = new_game_id
+        self._new_token = new_token
+
+    @classmethod
+    def open(cls, settings: Settings, models: ModelBank | None = None) -> Self:
+        database = open_engine(settings.database_url)
+        migrate(database)
+        return cls(settings, database, models)
+
+    def start_game(self, request: StartGameRequest) -> dict[str, Any]:
+        game_id, token = self._new_game_id(), self._new_token()
+        session_id = request.session_id or str(uuid.uuid4())
+        secret = self.settings.game_secret
+        family = FAMILY_BY_POLICY.get(request.policy)
+        alias = draw_alias(secret, game_id) if family else None
+        gambit = choose_gambit(secret, game_id)
+        game = GameRecord(
+            id=game_id,
+            token_sha256=_sha256(token),
+            created_at=utc_now(),
+            session_id=session_id,
+            player_name=request.player_name or default_player_name(session_id),
+            policy=request.policy,
+            family=family.name if family else LEGACY_FAMILY,
+            difficulty=request.difficulty,
+            source=request.source,
+            is_test=request.is_test,
+            alias=alias,
+            assignment_id=self.models.assignment_id(family.name, alias) if family else None,
+            gambit=gambit.name,
+            gambit_moves=",".join(gambit_moves(gambit, game_id)),
+        )
+        with write_transaction(self.database) as connection:
+            insert_game(connection, game)
+        metrics.GAMES_STARTED.labels(
+            *_metric_labels(game), game.difficulty, "test" if game.is_test else game.source
+        ).inc()
+        return {
+            "game_id": game_id,
+            "game_token": token,
+            "session_id": session_id,
+            "player_name": game.player_name,
+            "policy": game.policy,
+            "difficulty": game.difficulty,
+            "target_score": TARGET_SCORE,
+            "round": 1,
+            "round_points": round_points(game_id, 1).as_dict(),
+            "play_url": self.settings.play_url,
+        }
+
+    def play_round(self, request: PlayRequest) -> dict[str, Any]:
+        with write_transaction(self.database) as connection:
+            game = lock_game(connection, request.game_id)
+            if game is None:
+                raise GameNotFound("No game with that id.")
+            if not hmac.compare_digest(game.token_sha256, _sha256(request.game_token)):
+                raise BadToken("The game token does not match this game.")
+            history = game_rounds(connection, game.id)
+            if request.round is not None and request.round <= game.rounds_played:
+                stored = history[request.round - 1]
+                if stored.user_move != request.move:
+                    raise RoundConflict(f"Round {request.round} was played with another move.")
+                return round_reply(stored)
+            if game.winner is not None:
+                raise GameFinished("This game is over; start a new one.")
+            round_no = game.rounds_played + 1
+            if request.round is not None and request.round != round_no:
+                raise RoundConflict(f"The next round is {round_no}, not {request.round}.")
+            game, played, decision = self._play(connection, game, history, request.move)
+        self._count(game, played, decision)
+        return round_reply(played)
+
+    def _play(
+        self, connection: Connection, game: GameRecord, stored: list[RoundRecord], move: Move
+    ) -> tuple[GameRecord, RoundRecord, Decision]:
+        round_no = game.rounds_played + 1
+        history = [r.as_played() for r in stored]
+        points = round_points(game.id, round_no)
+        features = round_features(history, points, round_no, game.difficulty == "easy")
+        situation = Situation(
+            game.id, game.policy, game.family, game.alias, game.difficulty == "easy",
+            game.opening, history, points, round_no, features,
+        )
+        decision = decide(situation, self.settings.game_secret, self.models)
+        scored = score_round(move, decision.move, points, game.user_score, game.bot_score)
+        acting = decision.acting
+        played = RoundRecord(
+            game_id=game.id,
+            round_no=round_no,
+            created_at=utc_now(),
+            user_move=move,
+            bot_move=decision.move,
+            result=scored.result,
+            user_delta=scored.user_delta,
+            bot_delta=scored.bot_delta,
+            user_score=scored.user_score,
+            bot_score=scored.bot_score,
+            rock_pts=points.rock,
+            paper_pts=points.paper,
+            scissors_pts=points.scissors,
+            phase=decision.phase,
+            alias=acting.alias if acting else game.alias,
+            model_version=acting.version if acting else None,
+            assignment_id=acting.assignment_id if acting else None,
+            features=json.dumps(features),
+        )
+        game = dataclasses.replace(
+            game,
+            winner=scored.winner,
+            finished_at=played.created_at if scored.finished else None,
+            fallback_rounds=game.fallback_rounds + (decision.phase == "fallback"),
+            mixed_assignment=game.mixed_assignment
+            or (acting is not None and acting.assignment_id != game.assignment_id),
+        )
+        record_round(connection, game, played)
+        record_predictions(connection, played, game.family, decision.predictions)
+        return game, played, decision
+
+    @staticmethod
+    def _count(game: GameRecord, played: RoundRecord, decision: Decision) -> None:
+        policy, family, alias = _metric_labels(game)
+        metrics.ROUNDS_PLAYED.labels(policy, family, alias, played.phase, played.result).inc()
+        if decision.fallback_reason:
+            metrics.MODEL_FALLBACKS.labels(family, alias, decision.fallback_reason).inc()
+        if game.winner:
+            source = "test" if game.is_test else game.source
+            metrics.GAMES_FINISHED.labels(
+                policy, family, alias, game.difficulty, source, game.winner
+            ).inc()

@@ -1,0 +1,69 @@
+"""Bot policies: which policies exist, and the expected-value choice of ML policies (SPEC §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rpsquest.game.legacy import LEGACY_BOTS
+from rpsquest.game.rules import MOVES, Move, RoundPoints, beater, prey, reaches_target
+
+_DRAW_WEIGHT = 0.5
+_FINISHING_BONUS = 10.0
+_EASY_WORST, _EASY_MIDDLE = 0.7, 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    policy: str
+    registered_model: str
+    fallback_bot: str
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("feedforward", "brian", "rps_feedforward", "bob"),
+    Family("xgboost", "forrest", "rps_xgboost", "cal"),
+    Family("logistic", "logan", "rps_logistic", "dan"),
+)
+FAMILY_BY_POLICY = {family.policy: family for family in FAMILIES}
+ML_POLICIES = tuple(FAMILY_BY_POLICY)
+POLICIES = ML_POLICIES + LEGACY_BOTS
+ACTING_ALIASES = ("Production", "B")
+ALIASES = ("Production", "B", "shadow1", "shadow2")
+LEGACY_FAMILY, NO_ALIAS = "legacy", "none"
+
+
+def expected_values(
+    probabilities: Sequence[float], points: RoundPoints, bot_score: float, user_score: float
+) -> dict[Move, float]:
+    """EV of each bot move given P(user plays rock, paper, scissors) and the scores before it."""
+    p = dict(zip(MOVES, probabilities, strict=True))
+    values = {}
+    for move in MOVES:
+        win_bonus = _FINISHING_BONUS if reaches_target(bot_score + points[move]) else 0.0
+        threat = beater(move)
+        lose_bonus = _FINISHING_BONUS if reaches_target(user_score + points[threat]) else 0.0
+        values[move] = (
+            p[prey(move)] * (points[move] + win_bonus)
+            - p[threat] * (points[threat] + lose_bonus)
+            + p[move] * _DRAW_WEIGHT * (bot_score - user_score) / 10
+        )
+    return values
+
+
+def ev_move(
+    probabilities: Sequence[float],
+    points: RoundPoints,
+    bot_score: float,
+    user_score: float,
+    easy_draw: float | None = None,
+) -> Move:
+    """Normal play takes the best EV; easy play (`easy_draw` in [0, 1)) mostly takes the worst."""
+    values = expected_values(probabilities, points, bot_score, user_score)
+    best, middle, worst = sorted(MOVES, key=lambda m: (-values[m], MOVES.index(m)))
+    if easy_draw is None:
+        return best
+    if easy_draw < _EASY_WORST:
+        return worst
+    return middle if easy_draw < _EASY_MIDDLE else best

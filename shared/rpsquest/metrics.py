@@ -1,0 +1,98 @@
+"""Every Prometheus object of the project, created once per process (SPEC §11).
+
+Labels come from closed sets, and the known combinations start at zero so that rate() and
+increase() see a series from the first scrape.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from rpsquest.game.legacy import LEGACY_BOTS
+from rpsquest.game.policies import ACTING_ALIASES, FAMILIES, LEGACY_FAMILY, NO_ALIAS
+
+disable_created_metrics()  # *_created series double the output and no panel reads them
+REGISTRY = CollectorRegistry()
+
+SOURCES = ("human", "telemetry", "test")
+RESULTS = ("win", "lose", "draw")
+WINNERS = ("user", "bot", "tie")
+FALLBACK_REASONS = ("not_loaded", "load_failed", "predict_error", "invalid_output")
+
+HTTP_REQUESTS = Counter(
+    "rps_http_requests_total",
+    "HTTP requests answered, by route and status code.",
+    ["function", "route", "method", "code"],
+    registry=REGISTRY,
+)
+HTTP_DURATION = Histogram(
+    "rps_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["function", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+GAMES_STARTED = Counter(
+    "rps_games_started_total",
+    "Games started.",
+    ["policy", "family", "alias", "difficulty", "source"],
+    registry=REGISTRY,
+)
+GAMES_FINISHED = Counter(
+    "rps_games_finished_total",
+    "Games finished, by winner.",
+    ["policy", "family", "alias", "difficulty", "source", "winner"],
+    registry=REGISTRY,
+)
+ROUNDS_PLAYED = Counter(
+    "rps_rounds_played_total",
+    "Rounds played, by the phase that chose the bot's move and the player's result.",
+    ["policy", "family", "alias", "phase", "result"],
+    registry=REGISTRY,
+)
+MODEL_FALLBACKS = Counter(
+    "rps_model_fallbacks_total",
+    "ML rounds played by the legacy fallback bot instead of a model.",
+    ["family", "alias", "reason"],
+    registry=REGISTRY,
+)
+
+
+def game_labels() -> list[tuple[str, str, str, str]]:
+    """Every (policy, family, alias, difficulty) a game can carry."""
+    ml = [
+        (f.policy, f.name, alias, difficulty)
+        for f in FAMILIES
+        for alias in ACTING_ALIASES
+        for difficulty in ("normal", "easy")
+    ]
+    return ml + [(bot, LEGACY_FAMILY, NO_ALIAS, "normal") for bot in LEGACY_BOTS]
+
+
+def _initialise() -> None:
+    for (policy, family, alias, difficulty), source in itertools.product(game_labels(), SOURCES):
+        GAMES_STARTED.labels(policy, family, alias, difficulty, source)
+        for winner in WINNERS:
+            GAMES_FINISHED.labels(policy, family, alias, difficulty, source, winner)
+    for f, alias, result in itertools.product(FAMILIES, ACTING_ALIASES, RESULTS):
+        for phase in ("gambit", "ml", "fallback"):
+            ROUNDS_PLAYED.labels(f.policy, f.name, alias, phase, result)
+    for bot, phase, result in itertools.product(LEGACY_BOTS, ("gambit", "legacy"), RESULTS):
+        ROUNDS_PLAYED.labels(bot, LEGACY_FAMILY, NO_ALIAS, phase, result)
+    for f, alias, reason in itertools.product(FAMILIES, ACTING_ALIASES, FALLBACK_REASONS):
+        MODEL_FALLBACKS.labels(f.name, alias, reason)
+
+
+_initialise()
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)

@@ -1,0 +1,1 @@
+"""Persistence: the gameplay database (SQLAlchemy Core + Alembic)."""

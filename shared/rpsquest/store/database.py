@@ -1,0 +1,91 @@
+"""Database engines for SQLite (embedded default) and PostgreSQL, and schema migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from rpsquest.errors import Unavailable
+
+BUSY_TIMEOUT_MS = 5000
+_MIGRATION_LOCK = 7_303_838  # PostgreSQL advisory lock id: one migrator at a time
+
+
+def open_engine(url: str) -> Engine:
+    """An engine with a connection pool; SQLite gets WAL, a busy timeout and foreign keys."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        for pragma in (
+            "journal_mode=WAL",
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
+            "foreign_keys=ON",
+            "synchronous=NORMAL",
+        ):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # A write transaction takes the lock up front so two writers never deadlock mid-way.
+        immediate = connection.get_execution_options().get("immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One serialisable write: BEGIN IMMEDIATE on SQLite; callers lock rows FOR UPDATE on PostgreSQL."""
+    try:
+        with engine.connect().execution_options(immediate=True) as connection:
+            with connection.begin():
+                yield connection
+    except OperationalError as exc:
+        raise Unavailable("The game store is busy or unreachable; try again.") from exc
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.connect() as connection:
+            yield connection
+    except OperationalError as exc:
+        raise Unavailable("The game store is busy or unreachable; try again.") from exc
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("rpsquest.store") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision; a no-op (one query) when it is already there."""
+    with engine.connect() as connection:
+        head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+        context = MigrationContext.configure(connection, opts={"version_table": "schema_version"})
+        if context.get_current_revision() == head:
+            return
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
+        command.upgrade(_alembic_config(connection), "head")

@@ -1,0 +1,147 @@
+"""Reading and writing games and rounds; callers own the transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from rpsquest.game.bots import AliasPrediction
+from rpsquest.game.rules import MOVES, Move, PlayedRound, RoundPoints, Winner
+from rpsquest.store.schema import games, predictions, rounds
+
+
+def utc_now() -> str:
+    """UTC ISO-8601 with milliseconds and Z, the one timestamp format of the store."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class GameRecord:
+    id: str
+    token_sha256: str
+    created_at: str
+    session_id: str
+    player_name: str
+    policy: str
+    family: str
+    difficulty: str
+    source: str
+    is_test: bool
+    alias: str | None
+    assignment_id: int | None
+    gambit: str
+    gambit_moves: str
+    rounds_played: int = 0
+    user_score: float = 0.0
+    bot_score: float = 0.0
+    winner: Winner | None = None
+    finished_at: str | None = None
+    fallback_rounds: int = 0
+    mixed_assignment: bool = False
+
+    @property
+    def opening(self) -> list[Move]:
+        return self.gambit_moves.split(",")  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    game_id: str
+    round_no: int
+    created_at: str
+    user_move: Move
+    bot_move: Move
+    result: str
+    user_delta: float
+    bot_delta: float
+    user_score: float
+    bot_score: float
+    rock_pts: float
+    paper_pts: float
+    scissors_pts: float
+    phase: str
+    alias: str | None
+    model_version: int | None
+    assignment_id: int | None
+    features: str
+
+    @property
+    def points(self) -> RoundPoints:
+        return RoundPoints(self.rock_pts, self.paper_pts, self.scissors_pts)
+
+    def as_played(self) -> PlayedRound:
+        return PlayedRound(
+            self.round_no, self.user_move, self.bot_move, self.points, self.user_score,
+            self.bot_score,
+        )
+
+    @property
+    def feature_vector(self) -> list[float]:
+        return json.loads(self.features)
+
+
+def insert_game(connection: Connection, game: GameRecord) -> None:
+    connection.execute(insert(games).values(asdict(game)))
+
+
+def lock_game(connection: Connection, game_id: str) -> GameRecord | None:
+    """Read a game row, locking it against concurrent plays (FOR UPDATE; SQLite locks the file)."""
+    row = connection.execute(
+        select(games).where(games.c.id == game_id).with_for_update()
+    ).mappings().first()
+    return GameRecord(**row) if row else None
+
+
+def game_rounds(connection: Connection, game_id: str) -> list[RoundRecord]:
+    rows = connection.execute(
+        select(rounds).where(rounds.c.game_id == game_id).order_by(rounds.c.round_no)
+    ).mappings()
+    return [RoundRecord(**row) for row in rows]
+
+
+def record_round(connection: Connection, game: GameRecord, played: RoundRecord) -> None:
+    """Insert the round and move the game's scores on; the key (game_id, round_no) is unique."""
+    connection.execute(insert(rounds).values(asdict(played)))
+    connection.execute(
+        update(games)
+        .where(games.c.id == game.id)
+        .values(
+            rounds_played=played.round_no,
+            user_score=played.user_score,
+            bot_score=played.bot_score,
+            winner=game.winner,
+            finished_at=game.finished_at,
+            fallback_rounds=game.fallback_rounds,
+            mixed_assignment=game.mixed_assignment,
+        )
+    )
+
+
+def record_predictions(
+    connection: Connection, played: RoundRecord, family: str, made: Sequence[AliasPrediction]
+) -> None:
+    """Store every alias's prediction for the round; `correct` uses the canonical tie-break."""
+    rows = []
+    for p in made:
+        predicted = MOVES[max(range(3), key=p.probabilities.__getitem__)]
+        rows.append(
+            {
+                "game_id": played.game_id,
+                "round_no": played.round_no,
+                "family": family,
+                "alias": p.alias,
+                "version": p.version,
+                "assignment_id": p.assignment_id,
+                "p_rock": p.probabilities[0],
+                "p_paper": p.probabilities[1],
+                "p_scissors": p.probabilities[2],
+                "predicted": predicted,
+                "correct": predicted == played.user_move,
+            }
+        )
+    if rows:
+        connection.execute(insert(predictions), rows)

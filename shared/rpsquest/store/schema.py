@@ -1,0 +1,95 @@
+"""Table definitions for SQLAlchemy Core; the migrations create them (SPEC §3.5)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+_TIMESTAMP = String(24)  # UTC ISO-8601 with milliseconds and Z: sorts as text on every backend
+
+games = Table(
+    "games",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("token_sha256", String(64), nullable=False),
+    Column("created_at", _TIMESTAMP, nullable=False),
+    Column("finished_at", _TIMESTAMP),
+    Column("session_id", String(64), nullable=False),
+    Column("player_name", String(40), nullable=False),
+    Column("policy", String(16), nullable=False),
+    Column("family", String(16), nullable=False),
+    Column("difficulty", String(8), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("is_test", Boolean, nullable=False),
+    Column("alias", String(16)),
+    Column("assignment_id", Integer),
+    Column("gambit", String(32), nullable=False),
+    Column("gambit_moves", String(32), nullable=False),
+    Column("rounds_played", Integer, nullable=False),
+    Column("user_score", Float, nullable=False),
+    Column("bot_score", Float, nullable=False),
+    Column("winner", String(8)),
+    Column("fallback_rounds", Integer, nullable=False),
+    Column("mixed_assignment", Boolean, nullable=False),
+    Index("ix_games_created_at", "created_at"),
+    Index("ix_games_evidence", "family", "alias", "assignment_id", "finished_at"),
+)
+
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("game_id", String(64), nullable=False),
+    Column("round_no", Integer, nullable=False),
+    Column("created_at", _TIMESTAMP, nullable=False),
+    Column("user_move", String(8), nullable=False),
+    Column("bot_move", String(8), nullable=False),
+    Column("result", String(4), nullable=False),
+    Column("user_delta", Float, nullable=False),
+    Column("bot_delta", Float, nullable=False),
+    Column("user_score", Float, nullable=False),
+    Column("bot_score", Float, nullable=False),
+    Column("rock_pts", Float, nullable=False),
+    Column("paper_pts", Float, nullable=False),
+    Column("scissors_pts", Float, nullable=False),
+    Column("phase", String(8), nullable=False),
+    Column("alias", String(16)),
+    Column("model_version", Integer),
+    Column("assignment_id", Integer),
+    Column("features", Text, nullable=False),
+    PrimaryKeyConstraint("game_id", "round_no"),
+    ForeignKeyConstraint(["game_id"], ["games.id"], ondelete="CASCADE"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("game_id", String(64), nullable=False),
+    Column("round_no", Integer, nullable=False),
+    Column("family", String(16), nullable=False),
+    Column("alias", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("assignment_id", Integer),
+    Column("p_rock", Float, nullable=False),
+    Column("p_paper", Float, nullable=False),
+    Column("p_scissors", Float, nullable=False),
+    Column("predicted", String(8), nullable=False),
+    Column("correct", Boolean, nullable=False),
+    PrimaryKeyConstraint("game_id", "round_no", "alias"),
+    ForeignKeyConstraint(
+        ["game_id", "round_no"], ["rounds.game_id", "rounds.round_no"], ondelete="CASCADE"
+    ),
+    Index("ix_predictions_assignment", "family", "alias", "assignment_id"),
+)

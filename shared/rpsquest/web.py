@@ -1,0 +1,168 @@
+"""HTTP plumbing shared by every function: routing, auth, body limits, errors, metrics, CORS."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Literal
+
+from flask import Request, Response
+
+from rpsquest import FEATURE_CONTRACT, __version__, metrics
+from rpsquest.config import Settings
+from rpsquest.errors import (
+    Forbidden,
+    InvalidJson,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RpsError,
+    Unauthorized,
+)
+
+PUBLIC_BODY_LIMIT = 16 * 1024
+INTERNAL_BODY_LIMIT = 1024 * 1024
+_CORS_FUNCTIONS = ("start_game", "play")
+
+Access = Literal["public", "admin", "network"]
+Payload = Mapping[str, Any]
+Handler = Callable[[Request], "Response | tuple[Payload, int]"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    access: Access = "public"
+
+
+def json_response(payload: Payload, status: int = HTTPStatus.OK) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return Response(body, status=status, mimetype="application/json")
+
+
+def error_reply(error: RpsError) -> Response:
+    return json_response(
+        {"error": {"code": error.code, "message": error.message}}, error.status
+    )
+
+
+def read_json(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> dict[str, Any]:
+    """The body as a JSON object, refusing more than `limit` bytes before or while reading."""
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes.")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes.")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidJson("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidJson("The body must be a JSON object.")
+    return body
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def require_admin(request: Request, settings: Settings) -> None:
+    """Bearer $RPS_ADMIN_TOKEN; with no token configured (local mode), loopback clients only."""
+    if settings.admin_token is None:
+        if not _is_loopback(request.remote_addr):
+            raise Forbidden("Admin routes answer loopback clients only when no token is set.")
+        return
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthorized("This route needs the admin bearer token.")
+    if not hmac.compare_digest(header.removeprefix("Bearer ").encode(), settings.admin_token.encode()):
+        raise Forbidden("The admin token is wrong.")
+
+
+def health(function: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "function": function,
+        "version": __version__,
+        "feature_contract": FEATURE_CONTRACT,
+        **extra,
+    }
+
+
+def _metrics_reply(_request: Request) -> Response:
+    return Response(metrics.exposition(), mimetype="text/plain; version=0.0.4")
+
+
+def _cors(request: Request, response: Response, function: str, settings: Settings) -> Response:
+    origin = request.headers.get("Origin")
+    if function in _CORS_FUNCTIONS and origin and origin in settings.cors_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+class Service:
+    """One function's routes plus /healthz and /metrics, each answer timed and counted."""
+
+    def __init__(
+        self,
+        function: str,
+        settings: Settings,
+        routes: Sequence[Route],
+        health_extra: Callable[[], Mapping[str, Any]] = dict,
+    ) -> None:
+        self.function = function
+        self.settings = settings
+        self.routes = [
+            Route("GET", "/healthz", lambda _r: (health(function, **health_extra()), 200)),
+            Route("GET", "/metrics", _metrics_reply, "admin"),
+            *routes,
+        ]
+        for route in self.routes:
+            for code in ("200", "400", "404"):
+                metrics.HTTP_REQUESTS.labels(function, route.path, route.method, code)
+
+    def _match(self, request: Request) -> Route:
+        path = request.path.rstrip("/") or "/"
+        candidates = [r for r in self.routes if r.path == path]
+        if not candidates:
+            raise NotFound(f"No route {path}.")
+        for route in candidates:
+            if route.method == request.method:
+                return route
+        raise MethodNotAllowed(f"{path} does not answer {request.method}.")
+
+    def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
+        route_label = "unmatched"
+        if request.method == "OPTIONS":
+            response = Response(status=HTTPStatus.NO_CONTENT)
+        else:
+            try:
+                route = self._match(request)
+                route_label = route.path
+                if route.access == "admin":
+                    require_admin(request, self.settings)
+                reply = route.handler(request)
+                response = reply if isinstance(reply, Response) else json_response(*reply)
+            except RpsError as error:
+                response = error_reply(error)
+        metrics.HTTP_REQUESTS.labels(
+            self.function, route_label, request.method, str(response.status_code)
+        ).inc()
+        metrics.HTTP_DURATION.labels(self.function, route_label).observe(
+            time.perf_counter() - started
+        )
+        return _cors(request, response, self.function, self.settings)
