@@ -6,6 +6,7 @@ Ties always resolve in canonical order: moves rock, paper, scissors; tiers H, M,
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -71,9 +72,10 @@ def _cal(history: Sequence[Turn], points: RoundPoints, rng: random.Random) -> Mo
     return points.high if _won_each(history, 3) else beater(points.high)
 
 
-def _dan(history: Sequence[Turn], points: RoundPoints, rng: random.Random) -> Move:
+def dan_weights(history: Sequence[Turn], points: RoundPoints) -> dict[Move, float]:
+    """dan's normalised move probabilities: favour H, adjusted by the last ten rounds."""
     best, beat = points.high, beater(points.high)
-    other = next(m for m in MOVES if m not in (best, beat))
+    other = points.middle
     p_best = min(max(points[best] - 1.40, 0.10), 0.60)
     weights = {best: p_best, beat: 0.30, other: max(0.05, 1 - p_best - 0.30)}
     window = history[-10:]
@@ -92,7 +94,12 @@ def _dan(history: Sequence[Turn], points: RoundPoints, rng: random.Random) -> Mo
         if own.count(favourite) >= max(2, len(window) // 2):
             weights[beater(favourite)] += 0.10
     total = sum(weights.values())
-    return rng.choices(MOVES, weights=[weights[m] / total for m in MOVES])[0]
+    return {move: weights[move] / total for move in MOVES}
+
+
+def _dan(history: Sequence[Turn], points: RoundPoints, rng: random.Random) -> Move:
+    weights = dan_weights(history, points)
+    return rng.choices(MOVES, weights=[weights[m] for m in MOVES])[0]
 
 
 def _edd(history: Sequence[Turn], points: RoundPoints, rng: random.Random) -> Move:
@@ -141,3 +148,13 @@ _BOTS: dict[str, LegacyBot] = {
 def legacy_move(bot: str, history: Sequence[Turn], points: RoundPoints, rng: random.Random) -> Move:
     """The move bot `bot` plays as self, given the history from self's side."""
     return _BOTS[bot](history, points, rng)
+
+
+def simulated_player_move(
+    bot: str, game_id: str, history: Sequence[PlayedRound], points: RoundPoints
+) -> Move:
+    """A legacy bot playing as the user, with its rules from round 1 (telemetry, bootstrap)."""
+    round_no = len(history) + 1
+    seed = hashlib.sha256(f"{game_id}:{round_no}:player".encode()).digest()[:8]
+    rng = random.Random(int.from_bytes(seed, "big"))
+    return legacy_move(bot, seen_by_user(history), points, rng)

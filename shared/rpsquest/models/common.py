@@ -129,8 +129,11 @@ def finalise_onnx(model: onnx.ModelProto, config: ModelConfig) -> bytes:
 
     onnx.helper.set_model_props(
         model,
-        {"feature_contract": FEATURE_CONTRACT, "family": config.family,
-         "config_id": config.config_id},
+        {
+            "feature_contract": FEATURE_CONTRACT,
+            "family": config.family,
+            "config_id": config.config_id,
+        },
     )
     onnx.checker.check_model(model)
     return model.SerializeToString()

@@ -1,0 +1,39 @@
+# RPS Quest developer commands. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+## List the targets
+help:
+	@awk '/^## /{doc=substr($$0,4)} /^[a-z-]+:/{if(doc){sub(":.*","",$$1); printf "  %-8s %s\n",$$1,doc; doc=""}}' $(MAKEFILE_LIST)
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade 'pip>=26'
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Create or update .venv with everything the project needs
+install: $(INSTALLED)
+
+## Run the whole platform locally on loopback and print its URLs (Ctrl-C stops it)
+up: $(INSTALLED)
+	$(PY) -m rpsquest.local up
+
+## Run the whole test suite (unit, store on SQLite and PostgreSQL, real servers on loopback)
+test: $(INSTALLED)
+	$(PY) -m pytest
+
+## Lint and check formatting
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check shared functions tests
+	$(VENV)/bin/ruff format --check shared functions tests
+
+## Remove local state (var/) and the virtualenv
+clean:
+	rm -rf var $(VENV)
+
+.PHONY: help install up test lint clean

@@ -1,0 +1,121 @@
+"""Local mode: every function as a real functions-framework server on its fixed loopback port.
+
+    python -m rpsquest.local up [--pings]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from rpsquest.config import Settings
+
+PORTS = {"devbroker": 8080, "start_game": 8081, "play": 8082, "train": 8083, "promote": 8084}
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def function_names(project_dir: Path) -> list[str]:
+    """The functions this checkout has, in port order."""
+    return [n for n in PORTS if (project_dir / "functions" / n / "main.py").is_file()]
+
+
+def start_function(
+    name: str, port: int, project_dir: Path, env: Mapping[str, str], log: Path | None = None
+) -> Server:
+    """Start `functions-framework --target name` for functions/<name>/main.py on loopback."""
+    command = [
+        str(Path(sys.executable).parent / "functions-framework"),
+        "--source", str(project_dir / "functions" / name / "main.py"),
+        "--target", name,
+        "--host", LOOPBACK,
+        "--port", str(port),
+    ]
+    output = log.open("ab") if log else subprocess.DEVNULL
+    process = subprocess.Popen(
+        command,
+        cwd=project_dir,
+        env={"WORKERS": "1", "THREADS": "8", **env},
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    return Server(name, f"http://{LOOPBACK}:{port}/", process)
+
+
+def wait_healthy(servers: Sequence[Server], timeout: float = 30) -> None:
+    """Block until every server answers /healthz; fail fast if one exits."""
+    deadline = time.monotonic() + timeout
+    pending = list(servers)
+    while pending:
+        server = pending[0]
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
+        try:
+            if requests.get(server.url + "healthz", timeout=1).ok:
+                pending.pop(0)
+                continue
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{server.name} did not become healthy in {timeout} s")
+        time.sleep(0.1)
+
+
+def up(settings: Settings) -> None:
+    log_dir = settings.var_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "RPS_PROJECT_DIR": str(settings.project_dir)}
+    servers = [
+        start_function(name, PORTS[name], settings.project_dir, env, log_dir / f"{name}.log")
+        for name in function_names(settings.project_dir)
+    ]
+    try:
+        wait_healthy(servers)
+        print("RPS Quest is running locally (Ctrl-C stops it):")
+        for server in servers:
+            print(f"  {server.name:<11} {server.url}")
+        print(f"  database    {settings.database_url}")
+        print(f"  logs        {log_dir}")
+        while all(s.process.poll() is None for s in servers):
+            time.sleep(0.5)
+        print("a function exited; see its log", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m rpsquest.local")
+    parser.add_argument("command", choices=["up"])
+    parser.parse_args(argv)
+    up(Settings.from_env())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Legacy bots playing the server over HTTP, as players would:
+
+    python -m rpsquest.simulate --games 50 --player cal --policy brian \
+        --start-url http://127.0.0.1:8081
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from rpsquest.game.legacy import LEGACY_BOTS, simulated_player_move
+from rpsquest.game.policies import POLICIES
+from rpsquest.game.rules import PlayedRound, RoundPoints
+
+_TIMEOUT = 10
+
+
+@dataclass
+class Tally:
+    games: int = 0
+    rounds: int = 0
+    winners: dict[str, int] = field(default_factory=lambda: {"user": 0, "bot": 0, "tie": 0})
+
+    def add(self, winner: str, rounds: int) -> None:
+        self.games += 1
+        self.rounds += rounds
+        self.winners[winner] += 1
+
+
+class Client:
+    """start_game and play over HTTP, with one keep-alive session."""
+
+    def __init__(self, start_url: str, admin_token: str | None = None) -> None:
+        self.start_url = start_url
+        self.http = requests.Session()
+        if admin_token:
+            self.http.headers["Authorization"] = f"Bearer {admin_token}"
+
+    def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(url, json=body, timeout=_TIMEOUT)
+        response.raise_for_status()
+        return response.json()
+
+    def play_game(self, player: str, policy: str, **start: Any) -> tuple[str, int]:
+        """Play one game to the finish; returns (winner, rounds)."""
+        game = self._post(self.start_url, {"policy": policy, **start})
+        history: list[PlayedRound] = []
+        points = RoundPoints(**game["round_points"])
+        while True:
+            move = simulated_player_move(player, game["game_id"], history, points)
+            reply = self._post(
+                game["play_url"],
+                {"game_id": game["game_id"], "game_token": game["game_token"], "move": move},
+            )
+            history.append(
+                PlayedRound(
+                    reply["round"], reply["user_move"], reply["bot_move"], points,
+                    reply["user_score"], reply["bot_score"],
+                )
+            )
+            if reply["finished"]:
+                return reply["winner"], reply["round"]
+            points = RoundPoints(**reply["next_round_points"])
+
+
+def simulate(
+    client: Client, players: Sequence[str], policies: Sequence[str], games: int, **start: Any
+) -> dict[tuple[str, str], Tally]:
+    tallies = {pair: Tally() for pair in itertools.product(players, policies)}
+    with Progress(transient=True) as progress:
+        task = progress.add_task("playing", total=games * len(tallies))
+        for (player, policy), tally in tallies.items():
+            for _ in range(games):
+                tally.add(*client.play_game(player, policy, **start))
+                progress.advance(task)
+    return tallies
+
+
+def summary(tallies: dict[tuple[str, str], Tally]) -> Table:
+    table = Table(title="Simulated games")
+    for column in ("player", "policy", "games", "player wins", "bot wins", "ties", "bot win rate",
+                   "avg rounds"):
+        table.add_column(column, justify="left" if column in ("player", "policy") else "right")
+    for (player, policy), t in tallies.items():
+        table.add_row(
+            player, policy, str(t.games), str(t.winners["user"]), str(t.winners["bot"]),
+            str(t.winners["tie"]), f"{t.winners['bot'] / max(1, t.games):.2f}",
+            f"{t.rounds / max(1, t.games):.1f}",
+        )
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m rpsquest.simulate", description=__doc__)
+    parser.add_argument("--games", type=int, default=10, help="games per player and policy")
+    parser.add_argument("--player", choices=[*LEGACY_BOTS, "all"], default="all")
+    parser.add_argument("--policy", choices=[*POLICIES, "all"], default="brian")
+    parser.add_argument("--difficulty", choices=["normal", "easy"], default="normal")
+    parser.add_argument("--start-url", default="http://127.0.0.1:8081/")
+    parser.add_argument("--test", action="store_true", help="mark the games is_test")
+    args = parser.parse_args(argv)
+    players = LEGACY_BOTS if args.player == "all" else (args.player,)
+    policies = POLICIES if args.policy == "all" else (args.policy,)
+    start = {"difficulty": args.difficulty, "is_test": args.test}
+    tallies = simulate(Client(args.start_url), players, policies, args.games, **start)
+    Console().print(summary(tallies))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Shared fixtures: an isolated environment and settings per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rpsquest.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+GAME_1 = "00000000-0000-0000-0000-000000000001"
+GAME_2 = "00000000-0000-0000-0000-000000000002"
+GAME_3 = "00000000-0000-0000-0000-000000000003"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees another test's (or the developer's) RPS_* variables."""
+    for name in list(os.environ):
+        if name.startswith(("RPS_", "MLFLOW_", "K_SINK")):
+            monkeypatch.delenv(name)
+    yield
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a project under tmp_path, with overrides by variable name."""
+
+    def build(**env: str) -> Settings:
+        return Settings.from_env(
+            {"RPS_PROJECT_DIR": str(tmp_path), "RPS_HUMAN_DATA_DIR": str(REPO.parent / "shared" / "data" / "human-rps"), **env}
+        )
+
+    return build
