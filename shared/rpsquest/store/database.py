@@ -78,14 +78,19 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+def _current_revision(connection: Connection) -> str | None:
+    context = MigrationContext.configure(connection, opts={"version_table": "schema_version"})
+    return context.get_current_revision()
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; a no-op (one query) when it is already there."""
+    """Bring the schema to the newest revision, once, even when several processes start together."""
     with engine.connect() as connection:
         head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
-        context = MigrationContext.configure(connection, opts={"version_table": "schema_version"})
-        if context.get_current_revision() == head:
+        if _current_revision(connection) == head:
             return
-    with engine.begin() as connection:
+    with engine.connect().execution_options(immediate=True) as connection, connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
-        command.upgrade(_alembic_config(connection), "head")
+        if _current_revision(connection) != head:  # another process may have just done it
+            command.upgrade(_alembic_config(connection), "head")

@@ -1,0 +1,230 @@
+import dataclasses
+import json
+
+import pytest
+from sqlalchemy import select
+
+from rpsquest.api import PlayRequest, StartGameRequest
+from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
+from rpsquest.game.bots import AliasPrediction, ModelUnavailable
+from rpsquest.game.engine import Engine, draw_alias
+from rpsquest.store.schema import games, predictions, rounds
+from tests.conftest import GAME_1, GAME_2, GAME_3
+
+MOVES = ("rock", "paper", "scissors")
+
+
+class FixedModels:
+    """A model bank answering fixed probabilities per alias (the real one is ONNX-backed)."""
+
+    def __init__(self, probabilities, broken=()):
+        self.probabilities = probabilities
+        self.broken = broken
+
+    def predict(self, family, features):
+        assert len(features) == 50
+        return {
+            alias: AliasPrediction(alias, 7, 3, p)
+            for alias, p in self.probabilities.items()
+            if alias not in self.broken
+        }
+
+    def assignment_id(self, family, alias):
+        return 3
+
+
+class NoBank(FixedModels):
+    def predict(self, family, features):
+        raise ModelUnavailable("load_failed")
+
+
+@pytest.fixture
+def make_engine(make_settings, database_url):
+    engines = []
+
+    def build(game_id=GAME_1, models=None, url=None):
+        settings = make_settings(RPS_DATABASE_URL=url or database_url)
+        engine = Engine.open(settings, models)
+        engine._new_game_id = lambda: game_id
+        engine._new_token = lambda: "t" * 43
+        engines.append(engine)
+        return engine
+
+    yield build
+    for engine in engines:
+        engine.database.dispose()
+
+
+def start(engine, policy="brian", **fields):
+    return engine.start_game(StartGameRequest.from_json({"policy": policy, **fields}))
+
+
+def play(engine, move, game_id=GAME_1, round_no=None, token="t" * 43):
+    return engine.play_round(PlayRequest(game_id, token, move, round_no))
+
+
+@pytest.mark.parametrize(("game_id", "alias"), [(GAME_1, "Production"), (GAME_2, "B"),
+                                                (GAME_3, "B")])
+def test_alias_draw_matches_the_worked_examples(game_id, alias):
+    assert draw_alias("rps-quest-dev-secret", game_id) == alias
+
+
+def test_the_worked_example_game_plays_its_gambit(make_engine):
+    engine = make_engine()
+    start(engine)
+
+    replies = [play(engine, m) for m in ("rock", "paper", "scissors")]
+
+    assert [r["bot_move"] for r in replies] == ["scissors"] * 3
+    assert [(r["user_score"], r["bot_score"]) for r in replies] == [(1.4, 0.0), (1.4, 1.3),
+                                                                     (1.9, 1.8)]
+    assert replies[-1]["next_round_points"] == {"rock": 1.5, "paper": 2.0, "scissors": 1.0}
+
+
+@pytest.mark.parametrize("policy", ["brian", "ace", "dan", "gus"])
+def test_the_bot_move_never_depends_on_the_user_move(make_engine, tmp_path, policy):
+    prefix = ["rock", "paper", "paper", "scissors", "rock"]
+    for round_no in range(1, len(prefix) + 2):
+        bot_moves = set()
+        for move in MOVES:
+            engine = make_engine(url=f"sqlite:///{tmp_path / f'{policy}-{round_no}-{move}.db'}")
+            start(engine, policy)
+            for earlier in prefix[: round_no - 1]:
+                play(engine, earlier)
+            bot_moves.add(play(engine, move)["bot_move"])
+        assert len(bot_moves) == 1, f"round {round_no}"
+
+
+def test_without_models_ml_rounds_fall_back_and_stop_being_evidence(make_engine):
+    engine = make_engine()
+    start(engine)
+
+    replies = [play(engine, "rock") for _ in range(5)]
+
+    with engine.database.connect() as connection:
+        phases = connection.execute(select(rounds.c.phase).order_by(rounds.c.round_no)).scalars()
+        game = connection.execute(select(games)).mappings().one()
+    assert list(phases) == ["gambit"] * 3 + ["fallback"] * 2
+    assert game["fallback_rounds"] == 2
+    assert "probabilities" not in json.dumps(replies)
+
+
+def test_the_acting_alias_decides_and_every_alias_prediction_is_stored(make_engine):
+    leans_rock = (0.8, 0.1, 0.1)
+    leans_scissors = (0.1, 0.1, 0.8)
+    bank = FixedModels({"Production": leans_rock, "B": leans_scissors,
+                        "shadow1": leans_rock, "shadow2": (0.4, 0.4, 0.2)})
+    engine = make_engine(models=bank)  # GAME_1 draws Production
+    start(engine)
+    for _ in range(3):
+        play(engine, "rock")
+
+    reply = play(engine, "rock")
+
+    assert reply["bot_move"] == "paper"  # EV against a rock-heavy prediction
+    with engine.database.connect() as connection:
+        stored = connection.execute(select(predictions).order_by(predictions.c.alias)).mappings()
+        by_alias = {row["alias"]: row for row in stored}
+        round_4 = connection.execute(select(rounds).where(rounds.c.round_no == 4)).mappings().one()
+    assert set(by_alias) == {"Production", "B", "shadow1", "shadow2"}
+    assert by_alias["Production"]["correct"] and not by_alias["B"]["correct"]
+    assert by_alias["shadow2"]["predicted"] == "rock"  # canonical tie-break
+    assert (round_4["phase"], round_4["alias"], round_4["model_version"]) == ("ml", "Production", 7)
+
+
+@pytest.mark.parametrize(
+    ("bank", "reason"),
+    [
+        (FixedModels({"B": (0.2, 0.3, 0.5)}), "not_loaded"),
+        (FixedModels({"Production": (0.9, 0.9, 0.9)}), "invalid_output"),
+        (NoBank({}), "load_failed"),
+    ],
+)
+def test_an_unusable_acting_model_falls_back(make_engine, bank, reason):
+    from rpsquest import metrics
+
+    counter = metrics.MODEL_FALLBACKS.labels("feedforward", "Production", reason)
+    before = counter._value.get()
+    engine = make_engine(models=bank)
+    start(engine)
+    for _ in range(4):
+        reply = play(engine, "rock")
+
+    assert reply["round"] == 4
+    assert counter._value.get() == before + 1
+
+
+def test_a_replayed_round_returns_the_stored_reply(make_engine):
+    engine = make_engine()
+    start(engine)
+    first = play(engine, "rock", round_no=1)
+    play(engine, "paper", round_no=2)
+
+    assert play(engine, "rock", round_no=1) == first
+    with pytest.raises(RoundConflict):
+        play(engine, "paper", round_no=1)
+    with pytest.raises(RoundConflict):
+        play(engine, "paper", round_no=5)
+
+
+def test_a_wrong_token_or_game_is_refused(make_engine):
+    engine = make_engine()
+    start(engine)
+
+    with pytest.raises(BadToken):
+        play(engine, "rock", token="x" * 43)
+    with pytest.raises(GameNotFound):
+        play(engine, "rock", game_id="nope")
+
+
+def test_a_finished_game_refuses_moves_but_replays_its_last_round(make_engine):
+    engine = make_engine()
+    start(engine, "cal")
+    reply = {"finished": False}
+    while not reply["finished"]:
+        reply = play(engine, "rock")
+
+    with pytest.raises(GameFinished):
+        play(engine, "rock")
+    assert play(engine, "rock", round_no=reply["round"]) == reply
+    with engine.database.connect() as connection:
+        game = connection.execute(select(games)).mappings().one()
+    assert game["winner"] == reply["winner"]
+    assert game["finished_at"] is not None
+    assert game["rounds_played"] == reply["round"]
+
+
+def test_start_game_hides_the_alias_and_stores_only_the_token_hash(make_engine):
+    engine = make_engine(models=FixedModels({}))
+
+    reply = start(engine, "Logan", session_id="ab1-x", difficulty="easy")
+
+    assert reply["player_name"] == "Player-AB1"
+    assert (reply["policy"], reply["difficulty"], reply["round"]) == ("logan", "easy", 1)
+    assert "alias" not in reply
+    with engine.database.connect() as connection:
+        game = connection.execute(select(games)).mappings().one()
+    assert game["token_sha256"] != reply["game_token"]
+    assert len(game["token_sha256"]) == 64
+    assert (game["family"], game["alias"], game["assignment_id"]) == ("logistic", "Production", 3)
+    assert game["gambit"] == "scissor-sandwich"
+
+
+def test_stored_features_are_the_contract_vector(make_engine):
+    engine = make_engine()
+    start(engine)
+    for move in ("rock", "paper", "scissors", "rock"):
+        play(engine, move)
+
+    with engine.database.connect() as connection:
+        stored = connection.execute(
+            select(rounds.c.features).where(rounds.c.round_no == 4)
+        ).scalar_one()
+    vector = json.loads(stored)
+    assert vector[27:30] == [1.5, 2.0, 1.0]
+    assert vector[45:49] == pytest.approx([0.1, 8.1, 8.2, 4.0])
+
+
+def test_settings_are_frozen(make_settings):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        make_settings().game_secret = "x"

@@ -1,0 +1,74 @@
+import threading
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from rpsquest.store.database import migrate, open_engine, write_transaction
+from rpsquest.store.schema import rounds
+
+
+def test_migrations_create_every_table_once(database_url):
+    engine = open_engine(database_url)
+    migrate(engine)
+    migrate(engine)  # a second start finds the schema current and does nothing
+
+    tables = set(inspect(engine).get_table_names())
+    assert {"games", "rounds", "predictions", "schema_version"} <= tables
+    with engine.connect() as connection:
+        versions = connection.execute(text("SELECT version_num FROM schema_version")).all()
+    engine.dispose()
+    assert versions == [("0001",)]
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path / 'x.db'}")
+
+    with engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+
+    engine.dispose()
+    assert (mode, keys, busy) == ("wal", 1, 5000)
+
+
+def test_a_round_number_is_stored_once_per_game(database_url, stored_game):
+    engine, game_id = stored_game
+    row = {
+        "game_id": game_id, "round_no": 1, "created_at": "2026-01-01T00:00:00.000Z",
+        "user_move": "rock", "bot_move": "rock", "result": "draw", "user_delta": 0.5,
+        "bot_delta": 0.5, "user_score": 0.5, "bot_score": 0.5, "rock_pts": 1.0,
+        "paper_pts": 1.5, "scissors_pts": 2.0, "phase": "gambit", "features": "[]",
+    }
+    with write_transaction(engine) as connection:
+        connection.execute(rounds.insert().values(row))
+
+    with pytest.raises(IntegrityError), write_transaction(engine) as connection:
+        connection.execute(rounds.insert().values(row))
+
+    with engine.connect() as connection:
+        assert len(connection.execute(select(rounds)).all()) == 1
+
+
+def test_concurrent_migrations_leave_one_schema(database_url):
+    engines = [open_engine(database_url) for _ in range(3)]
+    errors = []
+
+    def run(engine):
+        try:
+            migrate(engine)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    tables = inspect(engines[0]).get_table_names()
+    for engine in engines:
+        engine.dispose()
+    assert "games" in tables
