@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, str(default))
     try:

@@ -1,6 +1,6 @@
 """Local mode: every function as a real functions-framework server on its fixed loopback port.
 
-    python -m rpsquest.local up [--pings]
+python -m rpsquest.local up [--pings]
 """
 
 from __future__ import annotations
@@ -50,19 +50,23 @@ def start_function(
     """Start `functions-framework --target name` for functions/<name>/main.py on loopback."""
     command = [
         str(Path(sys.executable).parent / "functions-framework"),
-        "--source", str(project_dir / "functions" / name / "main.py"),
-        "--target", name,
-        "--host", LOOPBACK,
-        "--port", str(port),
+        "--source",
+        str(project_dir / "functions" / name / "main.py"),
+        "--target",
+        name,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
     ]
-    output = log.open("ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        command,
-        cwd=project_dir,
-        env={"WORKERS": "1", "THREADS": "8", **env},
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("ab") if log else open(os.devnull, "wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=project_dir,
+            env={"WORKERS": "1", "THREADS": "8", **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     return Server(name, f"http://{LOOPBACK}:{port}/", process)
 
 

@@ -63,8 +63,12 @@ class Client:
             )
             history.append(
                 PlayedRound(
-                    reply["round"], reply["user_move"], reply["bot_move"], points,
-                    reply["user_score"], reply["bot_score"],
+                    reply["round"],
+                    reply["user_move"],
+                    reply["bot_move"],
+                    points,
+                    reply["user_score"],
+                    reply["bot_score"],
                 )
             )
             if reply["finished"]:
@@ -87,13 +91,26 @@ def simulate(
 
 def summary(tallies: dict[tuple[str, str], Tally]) -> Table:
     table = Table(title="Simulated games")
-    for column in ("player", "policy", "games", "player wins", "bot wins", "ties", "bot win rate",
-                   "avg rounds"):
+    for column in (
+        "player",
+        "policy",
+        "games",
+        "player wins",
+        "bot wins",
+        "ties",
+        "bot win rate",
+        "avg rounds",
+    ):
         table.add_column(column, justify="left" if column in ("player", "policy") else "right")
     for (player, policy), t in tallies.items():
         table.add_row(
-            player, policy, str(t.games), str(t.winners["user"]), str(t.winners["bot"]),
-            str(t.winners["tie"]), f"{t.winners['bot'] / max(1, t.games):.2f}",
+            player,
+            policy,
+            str(t.games),
+            str(t.winners["user"]),
+            str(t.winners["bot"]),
+            str(t.winners["tie"]),
+            f"{t.winners['bot'] / max(1, t.games):.2f}",
             f"{t.rounds / max(1, t.games):.1f}",
         )
     return table

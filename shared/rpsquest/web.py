@@ -48,9 +48,7 @@ def json_response(payload: Payload, status: int = HTTPStatus.OK) -> Response:
 
 
 def error_reply(error: RpsError) -> Response:
-    return json_response(
-        {"error": {"code": error.code, "message": error.message}}, error.status
-    )
+    return json_response({"error": {"code": error.code, "message": error.message}}, error.status)
 
 
 def read_json(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> dict[str, Any]:
@@ -85,7 +83,9 @@ def require_admin(request: Request, settings: Settings) -> None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise Unauthorized("This route needs the admin bearer token.")
-    if not hmac.compare_digest(header.removeprefix("Bearer ").encode(), settings.admin_token.encode()):
+    if not hmac.compare_digest(
+        header.removeprefix("Bearer ").encode(), settings.admin_token.encode()
+    ):
         raise Forbidden("The admin token is wrong.")
 
 

@@ -28,12 +28,20 @@ PROBE = [
 
 def test_names_expand_lag_major_and_keep_easy_mode_last():
     assert N_FEATURES == 50
-    assert FEATURE_NAMES[:4] == ("user_lag1_rock", "user_lag1_paper", "user_lag1_scissors",
-                                 "user_lag2_rock")
+    assert FEATURE_NAMES[:4] == (
+        "user_lag1_rock",
+        "user_lag1_paper",
+        "user_lag1_scissors",
+        "user_lag2_rock",
+    )
     assert FEATURE_NAMES[18] == "res_lag1_win"
     assert FEATURE_NAMES[30] == "pts_lag1_rock"
-    assert FEATURE_NAMES[42:46] == ("tend_favored", "tend_fav_beater", "tend_fav_prey",
-                                    "score_diff")
+    assert FEATURE_NAMES[42:46] == (
+        "tend_favored",
+        "tend_fav_beater",
+        "tend_fav_prey",
+        "score_diff",
+    )
     assert FEATURE_NAMES[49] == "easy_mode"
 
 

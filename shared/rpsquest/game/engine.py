@@ -168,8 +168,16 @@ class Engine:
         points = round_points(game.id, round_no)
         features = round_features(history, points, round_no, game.difficulty == "easy")
         situation = Situation(
-            game.id, game.policy, game.family, game.alias, game.difficulty == "easy",
-            game.opening, history, points, round_no, features,
+            game.id,
+            game.policy,
+            game.family,
+            game.alias,
+            game.difficulty == "easy",
+            game.opening,
+            history,
+            points,
+            round_no,
+            features,
         )
         decision = decide(situation, self.settings.game_secret, self.models)
         scored = score_round(move, decision.move, points, game.user_score, game.bot_score)

@@ -12,7 +12,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rpsquest.game.rules import MOVES, TIERS, Move, PlayedRound, Result, RoundPoints, beater, outcome
+from rpsquest.game.rules import (
+    MOVES,
+    TIERS,
+    Move,
+    PlayedRound,
+    Result,
+    RoundPoints,
+    beater,
+    outcome,
+)
 
 LEGACY_BOTS = ("ace", "bob", "cal", "dan", "edd", "fox", "gus", "hal")
 

@@ -186,7 +186,11 @@ def load_configs(path: str | os.PathLike[str]) -> ModelConfigs:
 
 def training_threads() -> int:
     """CPU threads a training run may use: the cores we are allowed, at most two."""
-    return max(1, min(MAX_TRAINING_THREADS, len(os.sched_getaffinity(0))))
+    if hasattr(os, "sched_getaffinity"):
+        available = len(os.sched_getaffinity(0))
+    else:  # macOS has no affinity API
+        available = os.cpu_count() or 1
+    return max(1, min(MAX_TRAINING_THREADS, available))
 
 
 def train(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -38,16 +37,19 @@ class ModelConfig:
 
     config_id: str
     family: Family
-    params: Mapping[str, Any]
+    params: Mapping[str, Any]  # read-only by convention; a plain dict stays picklable
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "params", dict(self.params))
 
 
 class TrainedModel(Protocol):
     """A fitted model of any family: native predictions plus its ONNX export."""
 
-    config: ModelConfig
+    @property
+    def config(self) -> ModelConfig:
+        """The config it was trained with."""
+        ...
 
     @property
     def native(self) -> Any:
@@ -105,7 +107,8 @@ def check_training_data(
 def finalise_onnx(model: onnx.ModelProto, config: ModelConfig) -> bytes:
     """Bring a converter's graph to the serving contract: the single input `features`, the single
     output `probabilities` (extra outputs such as `label` and the nodes only they need are
-    dropped), one opset entry per domain, and metadata naming the feature contract."""
+    dropped), one opset entry per domain, metadata naming the feature contract, and no random
+    names, so the same fitted model always serialises to the same bytes."""
     import onnx  # only exporters need it; serving imports this module without it
 
     graph = model.graph
@@ -127,6 +130,7 @@ def finalise_onnx(model: onnx.ModelProto, config: ModelConfig) -> bytes:
     del model.opset_import[:]
     model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in sorted(versions.items()))
 
+    graph.name = f"{config.family}_{config.config_id}"  # converters may put a random uuid here
     onnx.helper.set_model_props(
         model,
         {

@@ -40,6 +40,10 @@ class ProbabilityNetwork(nn.Module):
     """Scaler -> [Linear -> BatchNorm1d -> ReLU -> Dropout] per hidden size -> Linear(3), then
     softmax; with lambda > 0 the beater of the likeliest move is damped by exp(-lambda)."""
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+    classes: torch.Tensor
+
     def __init__(
         self,
         mean: np.ndarray,
@@ -74,7 +78,7 @@ class ProbabilityNetwork(nn.Module):
         if self.danger_factor == 1.0:
             return probabilities
         top = probabilities.argmax(dim=1, keepdim=True)
-        damped = (self.classes == beater_index(top)).to(probabilities.dtype)
+        damped = torch.eq(self.classes, beater_index(top)).to(probabilities.dtype)
         adjusted = probabilities * (1.0 - damped * (1.0 - self.danger_factor))
         return adjusted / adjusted.sum(dim=1, keepdim=True)
 

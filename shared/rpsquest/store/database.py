@@ -53,11 +53,10 @@ def open_engine(url: str) -> Engine:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One serialisable write: BEGIN IMMEDIATE on SQLite; callers lock rows FOR UPDATE on PostgreSQL."""
+    """One serialised write: BEGIN IMMEDIATE on SQLite; on PostgreSQL callers lock FOR UPDATE."""
     try:
-        with engine.connect().execution_options(immediate=True) as connection:
-            with connection.begin():
-                yield connection
+        with engine.connect().execution_options(immediate=True) as connection, connection.begin():
+            yield connection
     except OperationalError as exc:
         raise Unavailable("The game store is busy or unreachable; try again.") from exc
 

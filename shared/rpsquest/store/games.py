@@ -75,7 +75,11 @@ class RoundRecord:
 
     def as_played(self) -> PlayedRound:
         return PlayedRound(
-            self.round_no, self.user_move, self.bot_move, self.points, self.user_score,
+            self.round_no,
+            self.user_move,
+            self.bot_move,
+            self.points,
+            self.user_score,
             self.bot_score,
         )
 
@@ -90,9 +94,11 @@ def insert_game(connection: Connection, game: GameRecord) -> None:
 
 def lock_game(connection: Connection, game_id: str) -> GameRecord | None:
     """Read a game row, locking it against concurrent plays (FOR UPDATE; SQLite locks the file)."""
-    row = connection.execute(
-        select(games).where(games.c.id == game_id).with_for_update()
-    ).mappings().first()
+    row = (
+        connection.execute(select(games).where(games.c.id == game_id).with_for_update())
+        .mappings()
+        .first()
+    )
     return GameRecord(**row) if row else None
 
 

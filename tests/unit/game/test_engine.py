@@ -63,8 +63,9 @@ def play(engine, move, game_id=GAME_1, round_no=None, token="t" * 43):
     return engine.play_round(PlayRequest(game_id, token, move, round_no))
 
 
-@pytest.mark.parametrize(("game_id", "alias"), [(GAME_1, "Production"), (GAME_2, "B"),
-                                                (GAME_3, "B")])
+@pytest.mark.parametrize(
+    ("game_id", "alias"), [(GAME_1, "Production"), (GAME_2, "B"), (GAME_3, "B")]
+)
 def test_alias_draw_matches_the_worked_examples(game_id, alias):
     assert draw_alias("rps-quest-dev-secret", game_id) == alias
 
@@ -76,8 +77,11 @@ def test_the_worked_example_game_plays_its_gambit(make_engine):
     replies = [play(engine, m) for m in ("rock", "paper", "scissors")]
 
     assert [r["bot_move"] for r in replies] == ["scissors"] * 3
-    assert [(r["user_score"], r["bot_score"]) for r in replies] == [(1.4, 0.0), (1.4, 1.3),
-                                                                     (1.9, 1.8)]
+    assert [(r["user_score"], r["bot_score"]) for r in replies] == [
+        (1.4, 0.0),
+        (1.4, 1.3),
+        (1.9, 1.8),
+    ]
     assert replies[-1]["next_round_points"] == {"rock": 1.5, "paper": 2.0, "scissors": 1.0}
 
 
@@ -112,8 +116,14 @@ def test_without_models_ml_rounds_fall_back_and_stop_being_evidence(make_engine)
 def test_the_acting_alias_decides_and_every_alias_prediction_is_stored(make_engine):
     leans_rock = (0.8, 0.1, 0.1)
     leans_scissors = (0.1, 0.1, 0.8)
-    bank = FixedModels({"Production": leans_rock, "B": leans_scissors,
-                        "shadow1": leans_rock, "shadow2": (0.4, 0.4, 0.2)})
+    bank = FixedModels(
+        {
+            "Production": leans_rock,
+            "B": leans_scissors,
+            "shadow1": leans_rock,
+            "shadow2": (0.4, 0.4, 0.2),
+        }
+    )
     engine = make_engine(models=bank)  # GAME_1 draws Production
     start(engine)
     for _ in range(3):

@@ -45,7 +45,11 @@ def test_every_bot_plays_a_move_with_no_history(bot):
         ("bob", [], "paper"),
         ("bob", turns(DRAW), "scissors"),
         ("bob", turns(DRAW, DRAW), "rock"),
-        ("bob", turns(("paper", "scissors"), ("paper", "scissors"), ("scissors", "rock")), "scissors"),
+        (
+            "bob",
+            turns(("paper", "scissors"), ("paper", "scissors"), ("scissors", "rock")),
+            "scissors",
+        ),
         ("cal", turns(WIN, WIN, WIN), "paper"),
         ("cal", turns(WIN, WIN), "scissors"),
         ("cal", turns(LOSE, WIN, WIN), "scissors"),
@@ -54,7 +58,11 @@ def test_every_bot_plays_a_move_with_no_history(bot):
         ("edd", turns(("scissors", "rock"), ("scissors", "scissors"), ("paper", "paper")), "rock"),
         ("fox", [], "rock"),
         ("fox", turns(WIN, scores=(1.0, 2.0)), "scissors"),
-        ("fox", turns(("rock", "scissors"), ("paper", "rock"), ("paper", "rock"), scores=(3.0, 0.0)), "paper"),
+        (
+            "fox",
+            turns(("rock", "scissors"), ("paper", "rock"), ("paper", "rock"), scores=(3.0, 0.0)),
+            "paper",
+        ),
         ("fox", turns(DRAW, scores=(0.5, 0.5)), "rock"),
         ("gus", turns(LOSE, WIN), "paper"),
         ("hal", turns(("paper", "rock"), ("paper", "rock"), ("rock", "scissors")), "paper"),
@@ -90,15 +98,17 @@ def test_dan_weights_start_from_the_high_value():
 
 
 def test_dan_weights_react_to_the_last_ten_rounds():
-    history = turns(("rock", "scissors"), ("rock", "scissors"), ("rock", "scissors"),
-                    scores=(4.5, 0.0))
+    history = turns(
+        ("rock", "scissors"), ("rock", "scissors"), ("rock", "scissors"), scores=(4.5, 0.0)
+    )
 
     weights = dan_weights(history, POINTS)
 
     # paper: 0.6 + 0.15 (won) + 0.10 (beats favourite rock); scissors: 0.3 + 0.10 (ahead)
     total = 0.85 + 0.4 + 0.1
-    assert weights == pytest.approx({"paper": 0.85 / total, "scissors": 0.4 / total,
-                                     "rock": 0.1 / total})
+    assert weights == pytest.approx(
+        {"paper": 0.85 / total, "scissors": 0.4 / total, "rock": 0.1 / total}
+    )
 
 
 def test_perspectives_swap_own_and_other():

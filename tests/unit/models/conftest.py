@@ -82,5 +82,7 @@ def noise() -> Split:
 
 @pytest.fixture(scope="session")
 def fast_configs() -> dict[str, ModelConfig]:
-    return {family: parse_config(f"test_{family}", {"family": family, **FAST_PARAMS[family]})
-            for family in FAMILIES}
+    return {
+        family: parse_config(f"test_{family}", {"family": family, **FAST_PARAMS[family]})
+        for family in FAMILIES
+    }

@@ -28,9 +28,15 @@ FFNN_TABLE = {
     "ffnn_default": ([64, 32], 0.3, 64, 3e-3, 1e-4, 15, 7, 0.0),
 }
 FFNN_COLUMNS = (
-    "hidden", "dropout", "batch", "lr", "weight_decay", "patience", "reduce_lr_patience",
+    "hidden",
+    "dropout",
+    "batch",
+    "lr",
+    "weight_decay",
+    "patience",
+    "reduce_lr_patience",
     "lambda_danger",
-)  # fmt: skip
+)
 XGB_TABLE = {
     "xgb_c07": (600, 0.08, 3, 1, 1.0, 1.0, 1.0, 0.0, 0.0),
     "xgb_c02": (300, 0.08, 2, 5, 1.0, 1.0, 3.0, 0.3, 0.1),
@@ -39,9 +45,16 @@ XGB_TABLE = {
     "xgb_default": (300, 0.05, 3, 2, 0.8, 0.7, 2.0, 0.1, 0.0),
 }
 XGB_COLUMNS = (
-    "n_estimators", "learning_rate", "max_depth", "min_child_weight", "subsample",
-    "colsample_bytree", "reg_lambda", "reg_alpha", "gamma",
-)  # fmt: skip
+    "n_estimators",
+    "learning_rate",
+    "max_depth",
+    "min_child_weight",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+    "reg_alpha",
+    "gamma",
+)
 MN_TABLE = {
     "mn_c06": (0.05, True),
     "mn_c12": (0.2, True),
@@ -72,7 +85,9 @@ def test_repo_configs_hold_every_spec_config_exactly():
 def test_repo_configs_start_from_the_spec_assignment():
     configs = load_configs(CONFIG_FILE)
 
-    table = {family: [configs.bootstrap_assignment[family][a] for a in ALIASES] for family in FAMILIES}
+    table = {
+        family: [configs.bootstrap_assignment[family][a] for a in ALIASES] for family in FAMILIES
+    }
     assert table == {
         "feedforward": ["ffnn_c04", "ffnn_c02", "ffnn_c05", "ffnn_c06"],
         "xgboost": ["xgb_c07", "xgb_c02", "xgb_c06", "xgb_c08"],
@@ -96,12 +111,24 @@ def test_an_unknown_config_id_fails_with_its_name():
         ({"family": "logistic", "l2_lambda": 0.1, "use_class_weights": True, "C": 1}, "unknown C"),
         ({"family": "logistic", "l2_lambda": -1, "use_class_weights": True}, "l2_lambda must be"),
         ({"family": "logistic", "l2_lambda": 0.1, "use_class_weights": 1}, "use_class_weights"),
-        ({"family": "feedforward", **dict(zip(FFNN_COLUMNS, FFNN_TABLE["ffnn_c02"], strict=True)),
-          "max_epochs": 500}, "max_epochs must be an integer in"),
-        ({"family": "feedforward", **dict(zip(FFNN_COLUMNS, FFNN_TABLE["ffnn_c02"], strict=True)),
-          "hidden": []}, "hidden must be a non-empty list"),
+        (
+            {
+                "family": "feedforward",
+                **dict(zip(FFNN_COLUMNS, FFNN_TABLE["ffnn_c02"], strict=True)),
+                "max_epochs": 500,
+            },
+            "max_epochs must be an integer in",
+        ),
+        (
+            {
+                "family": "feedforward",
+                **dict(zip(FFNN_COLUMNS, FFNN_TABLE["ffnn_c02"], strict=True)),
+                "hidden": [],
+            },
+            "hidden must be a non-empty list",
+        ),
     ],
-)  # fmt: skip
+)
 def test_parse_config_rejects_malformed_entries(entry, message):
     with pytest.raises(ModelConfigError, match=message) as error:
         parse_config("bad", entry)
@@ -187,11 +214,23 @@ def test_train_rejects_a_training_split_missing_a_class(synthetic, fast_configs)
     keep = synthetic.y_train != 2
 
     with pytest.raises(ValueError, match=r"classes \[2\] never occur"):
-        train(fast_configs["logistic"], synthetic.X_train[keep], synthetic.y_train[keep],
-              synthetic.X_val, synthetic.y_val, seed=0)  # fmt: skip
+        train(
+            fast_configs["logistic"],
+            synthetic.X_train[keep],
+            synthetic.y_train[keep],
+            synthetic.X_val,
+            synthetic.y_val,
+            seed=0,
+        )
 
 
 def test_train_rejects_features_of_the_wrong_width(synthetic, fast_configs):
     with pytest.raises(ValueError, match=r"shape \[n, 50\]"):
-        train(fast_configs["logistic"], synthetic.X_train[:, :49], synthetic.y_train,
-              synthetic.X_val, synthetic.y_val, seed=0)  # fmt: skip
+        train(
+            fast_configs["logistic"],
+            synthetic.X_train[:, :49],
+            synthetic.y_train,
+            synthetic.X_val,
+            synthetic.y_val,
+            seed=0,
+        )

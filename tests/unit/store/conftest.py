@@ -10,10 +10,20 @@ def stored_game(database_url):
     engine = open_engine(database_url)
     migrate(engine)
     game = GameRecord(
-        id="g-1", token_sha256="0" * 64, created_at="2026-01-01T00:00:00.000Z",
-        session_id="s", player_name="Player", policy="ace", family="legacy",
-        difficulty="normal", source="human", is_test=False, alias=None, assignment_id=None,
-        gambit="toolbox", gambit_moves="rock,rock,rock",
+        id="g-1",
+        token_sha256="0" * 64,
+        created_at="2026-01-01T00:00:00.000Z",
+        session_id="s",
+        player_name="Player",
+        policy="ace",
+        family="legacy",
+        difficulty="normal",
+        source="human",
+        is_test=False,
+        alias=None,
+        assignment_id=None,
+        gambit="toolbox",
+        gambit_moves="rock,rock,rock",
     )
     with write_transaction(engine) as connection:
         insert_game(connection, game)

@@ -36,10 +36,21 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
 def test_a_round_number_is_stored_once_per_game(database_url, stored_game):
     engine, game_id = stored_game
     row = {
-        "game_id": game_id, "round_no": 1, "created_at": "2026-01-01T00:00:00.000Z",
-        "user_move": "rock", "bot_move": "rock", "result": "draw", "user_delta": 0.5,
-        "bot_delta": 0.5, "user_score": 0.5, "bot_score": 0.5, "rock_pts": 1.0,
-        "paper_pts": 1.5, "scissors_pts": 2.0, "phase": "gambit", "features": "[]",
+        "game_id": game_id,
+        "round_no": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "user_move": "rock",
+        "bot_move": "rock",
+        "result": "draw",
+        "user_delta": 0.5,
+        "bot_delta": 0.5,
+        "user_score": 0.5,
+        "bot_score": 0.5,
+        "rock_pts": 1.0,
+        "paper_pts": 1.5,
+        "scissors_pts": 2.0,
+        "phase": "gambit",
+        "features": "[]",
     }
     with write_transaction(engine) as connection:
         connection.execute(rounds.insert().values(row))

@@ -1,0 +1,71 @@
+"""Real functions-framework servers on loopback ports, sharing one database."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rpsquest.local import Server, start_function, wait_healthy
+from tests.conftest import BACKENDS, REPO, fresh_database
+
+ADMIN_TOKEN = "integration-admin-token"
+Launcher = Callable[..., Server]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def servers(directory: Path) -> Iterator[Launcher]:
+    """Start functions as real servers with `directory` as project dir; stop them all on exit."""
+    started: list[Server] = []
+
+    def start(name: str, port: int | None = None, **env: str) -> Server:
+        environ = {**os.environ, "RPS_PROJECT_DIR": str(directory), **env}
+        server = start_function(name, port or free_port(), REPO, environ, directory / "log")
+        started.append(server)
+        wait_healthy([server])
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launcher]:
+    with servers(tmp_path) as start:
+        yield start
+
+
+@dataclass(frozen=True)
+class Platform:
+    start_game: Server
+    play: Server
+    database_url: str
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def platform(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Platform]:
+    """start_game and play on one database, with an admin token and a CORS origin set."""
+    directory = tmp_path_factory.mktemp("platform")
+    with fresh_database(request.param, directory) as url, servers(directory) as start:
+        play_port = free_port()
+        env = {
+            "RPS_DATABASE_URL": url,
+            "RPS_ADMIN_TOKEN": ADMIN_TOKEN,
+            "RPS_PLAY_URL": f"http://127.0.0.1:{play_port}/",
+            "RPS_CORS_ORIGINS": "https://rps.example",
+        }
+        yield Platform(start("start_game", **env), start("play", port=play_port, **env), url)
