@@ -14,11 +14,11 @@ def test_migrations_create_every_table_once(database_url):
     migrate(engine)  # a second start finds the schema current and does nothing
 
     tables = set(inspect(engine).get_table_names())
-    assert {"games", "rounds", "predictions", "schema_version"} <= tables
+    assert {"games", "rounds", "predictions", "model_versions", "promotion_ledger", "kv"} <= tables
     with engine.connect() as connection:
         versions = connection.execute(text("SELECT version_num FROM schema_version")).all()
     engine.dispose()
-    assert versions == [("0001",)]
+    assert versions == [("0002",)]
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
