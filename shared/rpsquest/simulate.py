@@ -128,7 +128,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     players = LEGACY_BOTS if args.player == "all" else (args.player,)
     policies = POLICIES if args.policy == "all" else (args.policy,)
     start = {"difficulty": args.difficulty, "is_test": args.test}
-    tallies = simulate(Client(args.start_url), players, policies, args.games, **start)
+    try:
+        tallies = simulate(Client(args.start_url), players, policies, args.games, **start)
+    except requests.RequestException as exc:
+        raise SystemExit(f"simulate: the server did not answer as expected: {exc}") from None
     Console().print(summary(tallies))
 
 
