@@ -17,7 +17,7 @@ from prometheus_client import (
 )
 
 from rpsquest.game.legacy import LEGACY_BOTS
-from rpsquest.game.policies import ACTING_ALIASES, FAMILIES, LEGACY_FAMILY, NO_ALIAS
+from rpsquest.game.policies import ACTING_ALIASES, ALIASES, FAMILIES, LEGACY_FAMILY, NO_ALIAS
 
 disable_created_metrics()  # *_created series double the output and no panel reads them
 REGISTRY = CollectorRegistry()
@@ -64,6 +64,31 @@ MODEL_FALLBACKS = Counter(
     ["family", "alias", "reason"],
     registry=REGISTRY,
 )
+EVENTS = Counter(
+    "rps_events_total",
+    "CloudEvents handled, by outcome (processed, duplicate, busy, rejected, failed, sent).",
+    ["function", "type", "outcome"],
+    registry=REGISTRY,
+)
+TRAINING_RUNS = Counter(
+    "rps_training_runs_total",
+    "Models trained, by outcome.",
+    ["family", "alias", "status"],
+    registry=REGISTRY,
+)
+TRAINING_DURATION = Histogram(
+    "rps_training_duration_seconds",
+    "Time to train, export and register one model.",
+    ["family"],
+    buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+    registry=REGISTRY,
+)
+TRAINING_CYCLES = Counter(
+    "rps_training_cycles_total",
+    "Training cycles, by status (success, partial, failure, skipped).",
+    ["status"],
+    registry=REGISTRY,
+)
 
 
 def game_labels() -> list[tuple[str, str, str, str]]:
@@ -89,6 +114,10 @@ def _initialise() -> None:
         ROUNDS_PLAYED.labels(bot, LEGACY_FAMILY, NO_ALIAS, phase, result)
     for f, alias, reason in itertools.product(FAMILIES, ACTING_ALIASES, FALLBACK_REASONS):
         MODEL_FALLBACKS.labels(f.name, alias, reason)
+    for f, alias, status in itertools.product(FAMILIES, ALIASES, ("success", "failure")):
+        TRAINING_RUNS.labels(f.name, alias, status)
+    for status in ("success", "partial", "failure", "skipped"):
+        TRAINING_CYCLES.labels(status)
 
 
 _initialise()

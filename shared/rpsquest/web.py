@@ -51,13 +51,21 @@ def error_reply(error: RpsError) -> Response:
     return json_response({"error": {"code": error.code, "message": error.message}}, error.status)
 
 
-def read_json(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> dict[str, Any]:
-    """The body as a JSON object, refusing more than `limit` bytes before or while reading."""
+def read_body(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> bytes:
+    """The raw body, refusing more than `limit` bytes before or while reading."""
     if (request.content_length or 0) > limit:
         raise PayloadTooLarge(f"The body is over {limit} bytes.")
     raw = request.stream.read(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"The body is over {limit} bytes.")
+    return raw
+
+
+def read_json(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> dict[str, Any]:
+    """The body as a JSON object."""
+    raw = read_body(request, limit)
+    if not raw.strip():
+        return {}
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError):

@@ -83,3 +83,30 @@ def test_concurrent_migrations_leave_one_schema(database_url):
     for engine in engines:
         engine.dispose()
     assert "games" in tables
+
+
+def test_upgrading_keeps_every_stored_game(database_url):
+    from alembic import command
+
+    from rpsquest.store.database import _alembic_config
+
+    engine = open_engine(database_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001")
+        connection.execute(
+            text(
+                "INSERT INTO games (id, token_sha256, created_at, session_id, player_name, policy,"
+                " family, difficulty, source, is_test, gambit, gambit_moves, rounds_played,"
+                " user_score, bot_score, fallback_rounds, mixed_assignment) VALUES ('old', 'x',"
+                " '2026-01-01T00:00:00.000Z', 's', 'Player', 'ace', 'legacy', 'normal', 'human',"
+                " false, 'toolbox', 'rock,rock,rock', 0, 0, 0, 0, false)"
+            )
+        )
+
+    migrate(engine)
+
+    with engine.connect() as connection:
+        ids = connection.execute(text("SELECT id FROM games")).scalars().all()
+        version = connection.execute(text("SELECT version_num FROM schema_version")).scalar()
+    engine.dispose()
+    assert (ids, version) == (["old"], "0002")

@@ -1,0 +1,119 @@
+"""Coordination through the database: leases and processed-event records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from rpsquest.store.database import write_transaction
+from rpsquest.store.games import utc_now
+from rpsquest.store.schema import locks, processed_events
+
+
+def _in(seconds: float) -> str:
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def acquire_lease(database: Engine, name: str, holder: str, seconds: float) -> bool:
+    """Take the named lease unless someone else holds an unexpired one."""
+    with write_transaction(database) as connection:
+        row = (
+            connection.execute(select(locks).where(locks.c.name == name).with_for_update())
+            .mappings()
+            .first()
+        )
+        if row and row["holder"] != holder and row["expires_at"] > utc_now():
+            return False
+        values = {"holder": holder, "expires_at": _in(seconds)}
+        if row:
+            connection.execute(update(locks).where(locks.c.name == name).values(values))
+        else:
+            connection.execute(insert(locks).values(name=name, **values))
+    return True
+
+
+def release_lease(database: Engine, name: str, holder: str) -> None:
+    with write_transaction(database) as connection:
+        connection.execute(delete(locks).where(locks.c.name == name, locks.c.holder == holder))
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What to do with a delivery: process it, say busy, or answer the stored reply."""
+
+    state: Literal["new", "busy", "done"]
+    reply: str | None = None
+
+
+def claim_event(
+    database: Engine, function: str, source: str, event_id: str, event_type: str, lease: float
+) -> Claim:
+    """Record the first delivery of (function, source, id) as processing, under a lease."""
+    key = (
+        processed_events.c.function == function,
+        processed_events.c.source == source,
+        processed_events.c.id == event_id,
+    )
+    with write_transaction(database) as connection:
+        row = (
+            connection.execute(select(processed_events).where(*key).with_for_update())
+            .mappings()
+            .first()
+        )
+        if row is None:
+            try:
+                with connection.begin_nested():  # a racing first delivery may insert first
+                    connection.execute(
+                        insert(processed_events).values(
+                            function=function,
+                            source=source,
+                            id=event_id,
+                            type=event_type,
+                            state="processing",
+                            lease_until=_in(lease),
+                            received_at=utc_now(),
+                        )
+                    )
+            except IntegrityError:
+                return Claim("busy")
+            return Claim("new")
+        if row["state"] == "done":
+            return Claim("done", row["reply"])
+        if row["lease_until"] > utc_now():
+            return Claim("busy")
+        connection.execute(update(processed_events).where(*key).values(lease_until=_in(lease)))
+        return Claim("new")
+
+
+def finish_event(
+    database: Engine, function: str, source: str, event_id: str, reply: str | None
+) -> None:
+    """Store the reply, so that later duplicates get the very same answer."""
+    with write_transaction(database) as connection:
+        connection.execute(
+            update(processed_events)
+            .where(
+                processed_events.c.function == function,
+                processed_events.c.source == source,
+                processed_events.c.id == event_id,
+            )
+            .values(state="done", reply=reply, finished_at=utc_now(), lease_until=None)
+        )
+
+
+def forget_event(database: Engine, function: str, source: str, event_id: str) -> None:
+    """Drop a failed delivery's record so the sender's retry is processed afresh."""
+    with write_transaction(database) as connection:
+        connection.execute(
+            delete(processed_events).where(
+                processed_events.c.function == function,
+                processed_events.c.source == source,
+                processed_events.c.id == event_id,
+                processed_events.c.state == "processing",
+            )
+        )
