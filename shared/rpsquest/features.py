@@ -26,6 +26,15 @@ FEATURE_NAMES: tuple[str, ...] = (
     "easy_mode",
 )
 N_FEATURES = len(FEATURE_NAMES)
+# Round 4 of the worked-example game: train records each model's output on it, and serving
+# checks a loaded model against that record.
+PROBE_VECTOR: tuple[float, ...] = (
+    0, 0, 1, 0, 1, 0, 1, 0, 0,
+    0, 0, 1, 0, 0, 1, 0, 0, 1,
+    0, 0, 1, 0, 1, 0, 1, 0, 0,
+    1.5, 2.0, 1.0, 1.5, 2.0, 1.0, 1.8, 1.0, 1.3, 1.4, 1.9, 1.0,
+    1 / 3, 1 / 3, 1 / 3, 0, 2 / 3, 1 / 3, 0.1, 8.1, 8.2, 4, 0,
+)  # fmt: skip
 
 
 def _one_hot(value: str | None, options: Sequence[str]) -> list[float]:

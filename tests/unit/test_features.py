@@ -1,6 +1,6 @@
 import pytest
 
-from rpsquest.features import FEATURE_NAMES, N_FEATURES, round_features
+from rpsquest.features import FEATURE_NAMES, N_FEATURES, PROBE_VECTOR, round_features
 from rpsquest.game.rules import PlayedRound, round_points, score_round
 from tests.conftest import GAME_1
 
@@ -17,13 +17,6 @@ def _history(moves):
 
 
 HISTORY = _history([("rock", "scissors"), ("paper", "scissors"), ("scissors", "scissors")])
-PROBE = [
-    0, 0, 1, 0, 1, 0, 1, 0, 0,
-    0, 0, 1, 0, 0, 1, 0, 0, 1,
-    0, 0, 1, 0, 1, 0, 1, 0, 0,
-    1.5, 2.0, 1.0, 1.5, 2.0, 1.0, 1.8, 1.0, 1.3, 1.4, 1.9, 1.0,
-    1 / 3, 1 / 3, 1 / 3, 0, 2 / 3, 1 / 3, 0.1, 8.1, 8.2, 4, 0,
-]  # fmt: skip
 
 
 def test_names_expand_lag_major_and_keep_easy_mode_last():
@@ -68,7 +61,7 @@ def test_round_two_sees_one_round():
 def test_round_four_is_the_probe_vector():
     vector = round_features(HISTORY, round_points(GAME_1, 4), 4, easy=False)
 
-    assert vector == pytest.approx(PROBE, abs=1e-9)
+    assert vector == pytest.approx(PROBE_VECTOR, abs=1e-9)
 
 
 def test_easy_mode_only_sets_index_49():
