@@ -14,7 +14,7 @@ from rpsquest.errors import (
     UnknownPolicy,
     ValidationError,
 )
-from rpsquest.game.policies import ML_POLICIES, POLICIES
+from rpsquest.game.policies import FAMILIES, ML_POLICIES, POLICIES
 from rpsquest.game.rules import MOVES, Move
 
 Difficulty = Literal["normal", "easy"]
@@ -23,6 +23,7 @@ Source = Literal["human", "telemetry"]
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_NAME = 40
 _MAX_GAME_ID = 64
+FAMILY_NAMES = tuple(f.name for f in FAMILIES)
 
 
 def _optional(body: Mapping[str, Any], field: str, kind: type, kind_name: str) -> Any:
@@ -114,3 +115,25 @@ class PlayRequest:
         if round_no is not None and round_no < 1:
             raise ValidationError("'round' must be an integer of at least 1.")
         return cls(game_id=game_id, game_token=token, move=move, round=round_no)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainRequest:
+    """`{force?, families?}`: the body of training.requested and of train's POST /run."""
+
+    force: bool = False
+    families: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        families = body.get("families")
+        if families is not None and (
+            not isinstance(families, list)
+            or not families
+            or any(f not in FAMILY_NAMES for f in families)
+        ):
+            raise ValidationError(f"'families' must be a non-empty list of {FAMILY_NAMES}.")
+        return cls(
+            force=_optional(body, "force", bool, "a boolean") or False,
+            families=tuple(families) if families else None,
+        )

@@ -49,6 +49,7 @@ class Settings:
     human_data_dir: Path
     manifest_check_seconds: float
     telemetry_games: int
+    model_configs: Path
 
     @property
     def var_dir(self) -> Path:
@@ -82,4 +83,5 @@ class Settings:
             human_data_dir=project / env.get("RPS_HUMAN_DATA_DIR", "../shared/data/human-rps"),
             manifest_check_seconds=_float(env, "RPS_MANIFEST_CHECK_SECONDS", 5),
             telemetry_games=_int(env, "RPS_TELEMETRY_GAMES", 8),
+            model_configs=project / env.get("RPS_MODEL_CONFIGS", "configs/model_configs.json"),
         )

@@ -1,0 +1,194 @@
+"""Bootstrap corpora for a young database: human play and simulated legacy games (§7.3)."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rpsquest.game.bots import NoModels, Situation, decide
+from rpsquest.game.gambits import GAMBIT_ROUNDS, choose_gambit, gambit_moves
+from rpsquest.game.legacy import LEGACY_BOTS, simulated_player_move
+from rpsquest.game.policies import LEGACY_FAMILY
+from rpsquest.game.rules import Move, PlayedRound, round_points, score_round
+
+CorpusSource = Literal["human", "simulated"]
+
+HUMAN_CORPUS_FILE = "brockbank_vul_2024_rounds.csv"
+HUMAN_SHUFFLE_SEED = 2024
+BOOTSTRAP_SECRET = "rps-quest-bootstrap"
+SIMULATED_GAMES_PER_PAIR = 5
+
+_HUMAN_MOVES: dict[str, Move] = {"R": "rock", "P": "paper", "S": "scissors"}
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusGame:
+    """One pseudo-game of a bootstrap corpus, replayed under our rules from 0/0."""
+
+    id: str
+    source: CorpusSource
+    rounds: tuple[PlayedRound, ...]
+    finished: bool
+
+    @property
+    def labelled_rounds(self) -> int:
+        """Rounds after the gambit: the ones that become training rows."""
+        return max(0, len(self.rounds) - GAMBIT_ROUNDS)
+
+
+class _PseudoGame:
+    """A pseudo-game being cut from one human session; scores per §2.2 under its own id."""
+
+    def __init__(self, game_id: str) -> None:
+        self.id = game_id
+        self.rounds: list[PlayedRound] = []
+        self.finished = False
+
+    def play(self, user: Move, bot: Move) -> None:
+        round_no = len(self.rounds) + 1
+        points = round_points(self.id, round_no)
+        last = self.rounds[-1] if self.rounds else None
+        scored = score_round(
+            user, bot, points, last.user_score if last else 0.0, last.bot_score if last else 0.0
+        )
+        self.rounds.append(
+            PlayedRound(round_no, user, bot, points, scored.user_score, scored.bot_score)
+        )
+        self.finished = scored.finished
+
+    def close(self) -> CorpusGame:
+        return CorpusGame(self.id, "human", tuple(self.rounds), self.finished)
+
+
+def _session_rows(path: Path) -> dict[int, list[tuple[int, str, str]]]:
+    """(round, human_move, bot_move) per session, each sorted by round."""
+    sessions: dict[int, list[tuple[int, str, str]]] = {}
+    with path.open(newline="") as file:
+        reader = csv.reader(file)
+        header = next(reader)
+        game, round_no, human, bot = (
+            header.index(name) for name in ("game", "round", "human_move", "bot_move")
+        )
+        for row in reader:
+            sessions.setdefault(int(row[game]), []).append(
+                (int(row[round_no]), row[human], row[bot])
+            )
+    for rows in sessions.values():
+        rows.sort()
+    return sessions
+
+
+def _cut_session(session: int, rows: Iterable[tuple[int, str, str]]) -> list[CorpusGame]:
+    """Pseudo-games to 10 from one session; a missing move closes the current one unfinished."""
+    games: list[CorpusGame] = []
+    current: _PseudoGame | None = None
+    for _round, human, bot in rows:
+        if human not in _HUMAN_MOVES or bot not in _HUMAN_MOVES:
+            if current is not None:
+                games.append(current.close())
+                current = None
+            continue
+        if current is None:
+            current = _PseudoGame(f"bv2024:{session}:{len(games) + 1}")
+        current.play(_HUMAN_MOVES[human], _HUMAN_MOVES[bot])
+        if current.finished:
+            games.append(current.close())
+            current = None
+    if current is not None:
+        games.append(current.close())
+    return games
+
+
+def read_human_corpus(data_dir: Path) -> tuple[CorpusGame, ...]:
+    """Cut the Brockbank & Vul (2024) sessions into pseudo-games, in the seeded shuffled order."""
+    sessions = _session_rows(data_dir / HUMAN_CORPUS_FILE)
+    games = [g for session in sorted(sessions) for g in _cut_session(session, sessions[session])]
+    random.Random(HUMAN_SHUFFLE_SEED).shuffle(games)
+    return tuple(games)
+
+
+@functools.cache
+def human_corpus(data_dir: Path) -> tuple[CorpusGame, ...]:
+    """The human corpus, read once per process (about two seconds of point values and scores)."""
+    return read_human_corpus(data_dir)
+
+
+def _simulated_game(player: str, policy: str, game_id: str) -> CorpusGame:
+    """One game of legacy bot `player` (as the user) against legacy policy `policy`."""
+    opening = gambit_moves(choose_gambit(BOOTSTRAP_SECRET, game_id), game_id)
+    models = NoModels()
+    history: list[PlayedRound] = []
+    user_score = bot_score = 0.0
+    while True:
+        round_no = len(history) + 1
+        points = round_points(game_id, round_no)
+        # Legacy policies never read the feature vector; training rebuilds it from the rounds.
+        situation = Situation(
+            game_id, policy, LEGACY_FAMILY, None, False, opening, history, points, round_no, ()
+        )
+        bot = decide(situation, BOOTSTRAP_SECRET, models).move
+        user = simulated_player_move(player, game_id, history, points)
+        scored = score_round(user, bot, points, user_score, bot_score)
+        user_score, bot_score = scored.user_score, scored.bot_score
+        history.append(PlayedRound(round_no, user, bot, points, user_score, bot_score))
+        if scored.finished:
+            return CorpusGame(game_id, "simulated", tuple(history), True)
+
+
+def play_simulated_corpus() -> tuple[CorpusGame, ...]:
+    """Every legacy bot as player against every legacy policy, five games per pair.
+
+    Ordered game-number first, so any prefix covers the pairs evenly.
+    """
+    return tuple(
+        _simulated_game(player, policy, f"sim:{player}:{policy}:{k}")
+        for k in range(1, SIMULATED_GAMES_PER_PAIR + 1)
+        for player in LEGACY_BOTS
+        for policy in LEGACY_BOTS
+    )
+
+
+@functools.cache
+def simulated_corpus() -> tuple[CorpusGame, ...]:
+    """The simulated corpus, played once per process."""
+    return play_simulated_corpus()
+
+
+def serialise_corpus(games: Sequence[CorpusGame]) -> bytes:
+    """Canonical bytes of a corpus: one JSON line per game, for stable hashes."""
+    lines = (
+        json.dumps(
+            {
+                "id": game.id,
+                "source": game.source,
+                "finished": game.finished,
+                "rounds": [
+                    [
+                        r.round_no,
+                        r.user_move,
+                        r.bot_move,
+                        r.points.rock,
+                        r.points.paper,
+                        r.points.scissors,
+                        r.user_score,
+                        r.bot_score,
+                    ]
+                    for r in game.rounds
+                ],
+            },
+            separators=(",", ":"),
+        )
+        for game in games
+    )
+    return "".join(f"{line}\n" for line in lines).encode()
+
+
+def corpus_sha256(games: Sequence[CorpusGame]) -> str:
+    return hashlib.sha256(serialise_corpus(games)).hexdigest()

@@ -1,0 +1,392 @@
+"""A cycle's one training dataset: live rounds, bootstrap corpora, gate and split (§7.3)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+import numpy as np
+from sqlalchemy import Connection, Engine, func, select
+
+from rpsquest import FEATURE_CONTRACT
+from rpsquest.config import Settings
+from rpsquest.features import N_FEATURES, round_features
+from rpsquest.game.gambits import GAMBIT_ROUNDS
+from rpsquest.game.rules import MOVES, PlayedRound
+from rpsquest.store.database import read_connection
+from rpsquest.store.games import game_rounds
+from rpsquest.store.schema import games, rounds, training_cycles
+from rpsquest.training.corpus import CorpusGame, human_corpus, simulated_corpus
+
+RowSource = Literal["live", "human", "simulated"]
+GateReason = Literal[
+    "forced", "alias_without_version", "new_data", "too_little_new_data", "too_little_data"
+]
+
+FIRST_LABELLED_ROUND = GAMBIT_ROUNDS + 1
+TELEMETRY_SOURCE = "telemetry"
+SUCCESSFUL_CYCLE_STATUSES = ("success", "partial")
+HUMAN_SHARE_PERCENT = 80  # of the bootstrap fill; the simulated corpus gets the rest
+TRAIN_PERCENT, VALIDATION_PERCENT = 70, 85  # cumulative shares of labelled rounds
+_ID_CHUNK = 500  # game ids per IN (...) query: well inside every backend's parameter limit
+
+
+class _Counted(Protocol):
+    @property
+    def labelled_rounds(self) -> int: ...
+
+
+_G = TypeVar("_G", bound=_Counted)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGame:
+    """A stored game that may feed training; `rounds_played` is frozen at selection time."""
+
+    id: str
+    created_at: str
+    source: str
+    rounds_played: int
+
+    @property
+    def labelled_rounds(self) -> int:
+        return max(0, self.rounds_played - GAMBIT_ROUNDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which games a cycle trains on, decided before any feature vector is read."""
+
+    eligible: tuple[LiveGame, ...]  # every live game after downsampling, newest first
+    live: tuple[LiveGame, ...]  # the capped prefix of `eligible` that is used
+    human: tuple[CorpusGame, ...]
+    simulated: tuple[CorpusGame, ...]
+
+    @property
+    def live_rounds(self) -> int:
+        return sum(g.labelled_rounds for g in self.live)
+
+    @property
+    def bootstrap_rounds(self) -> int:
+        return sum(g.labelled_rounds for g in (*self.human, *self.simulated))
+
+    @property
+    def total_rounds(self) -> int:
+        return self.live_rounds + self.bootstrap_rounds
+
+    @property
+    def cutoff(self) -> str | None:
+        """created_at of the newest live game used; the next gate counts what came after it."""
+        return self.live[0].created_at if self.live else None
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """Whether a cycle should train now, and why."""
+
+    train: bool
+    reason: GateReason
+    new_rounds: int
+    total_rounds: int
+    since: str | None
+    selection: Selection
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingGame:
+    """The labelled rows of one game; a game never spans two splits."""
+
+    id: str
+    source: RowSource
+    features: tuple[tuple[float, ...], ...]
+    labels: tuple[int, ...]
+
+    @property
+    def labelled_rounds(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSummary:
+    """What a cycle logs and announces about its data (MLflow params, training.completed)."""
+
+    feature_contract: str
+    n_rounds: int
+    n_games: int
+    live_rounds: int
+    live_games: int
+    bootstrap_rounds: int
+    human_rounds: int
+    simulated_rounds: int
+    cutoff: str | None
+    data_fingerprint: str
+    train_rounds: int
+    val_rounds: int
+    test_rounds: int
+    train_games: int
+    val_games: int
+    test_games: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Float32 features [n, 50] and int64 labels (rock 0, paper 1, scissors 2) per split."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    test_human: np.ndarray  # bool per test row: from the human corpus (held-out human accuracy)
+    summary: DatasetSummary
+
+
+@contextmanager
+def _connected(database: Engine | Connection) -> Iterator[Connection]:
+    if isinstance(database, Connection):
+        yield database
+        return
+    with read_connection(database) as connection:
+        yield connection
+
+
+def labelled_rows(
+    history: Sequence[PlayedRound], easy: bool
+) -> tuple[list[list[float]], list[int]]:
+    """Features and labels of every round after the gambit, each from all rounds before it."""
+    features, labels = [], []
+    for index, played in enumerate(history):
+        if played.round_no >= FIRST_LABELLED_ROUND:
+            features.append(round_features(history[:index], played.points, played.round_no, easy))
+            labels.append(MOVES.index(played.user_move))
+    return features, labels
+
+
+def rebuild_game_features(connection: Connection, game_id: str) -> list[list[float]]:
+    """Recompute a stored game's labelled vectors from its stored rounds: the training path."""
+    difficulty = connection.execute(
+        select(games.c.difficulty).where(games.c.id == game_id)
+    ).scalar_one()
+    history = [r.as_played() for r in game_rounds(connection, game_id)]
+    return labelled_rows(history, difficulty == "easy")[0]
+
+
+def _eligible_live_games(connection: Connection, stride: int) -> list[LiveGame]:
+    """Non-test games newest first, telemetry games thinned to every `stride`-th one."""
+    rows = connection.execute(
+        select(games.c.id, games.c.created_at, games.c.source, games.c.rounds_played)
+        .where(games.c.is_test.is_(False))
+        .order_by(games.c.created_at.desc(), games.c.id.desc())
+    )
+    eligible, telemetry_index = [], 0
+    for row in rows:
+        if row.source == TELEMETRY_SOURCE:
+            keep = telemetry_index % max(1, stride) == 0
+            telemetry_index += 1
+            if not keep:
+                continue
+        eligible.append(LiveGame(row.id, row.created_at, row.source, row.rounds_played))
+    return eligible
+
+
+def _take_whole_games(candidates: Sequence[_G], budget: int) -> tuple[_G, ...]:
+    """Whole games in order while their labelled rounds stay within `budget`; never cut one."""
+    taken: list[_G] = []
+    total = 0
+    for game in candidates:
+        if game.labelled_rounds == 0:
+            continue
+        if total + game.labelled_rounds > budget:
+            break
+        taken.append(game)
+        total += game.labelled_rounds
+    return tuple(taken)
+
+
+def select_training_data(connection: Connection, settings: Settings) -> Selection:
+    """Live games newest first up to the cap, then bootstrap corpora while the store is young."""
+    eligible = _eligible_live_games(connection, settings.train_legacy_stride)
+    live = _take_whole_games(eligible, settings.train_max_rounds)
+    fill = max(0, settings.train_bootstrap_rounds - sum(g.labelled_rounds for g in live))
+    human_fill = fill * HUMAN_SHARE_PERCENT // 100
+    simulated_fill = fill - human_fill
+    # The corpora load only when needed: a mature store never reads the human CSV.
+    human = (
+        _take_whole_games(human_corpus(settings.human_data_dir), human_fill) if human_fill else ()
+    )
+    simulated = _take_whole_games(simulated_corpus(), simulated_fill) if simulated_fill else ()
+    return Selection(tuple(eligible), live, human, simulated)
+
+
+def last_training_cutoff(connection: Connection) -> str | None:
+    """The newest cutoff of a successful (or partial) training cycle, if any."""
+    return connection.execute(
+        select(func.max(training_cycles.c.cutoff)).where(
+            training_cycles.c.status.in_(SUCCESSFUL_CYCLE_STATUSES)
+        )
+    ).scalar_one_or_none()
+
+
+def decide_training(
+    selection: Selection,
+    settings: Settings,
+    since: str | None,
+    *,
+    force: bool = False,
+    alias_without_version: bool = False,
+) -> GateDecision:
+    """Train on enough new live rounds, on demand or to fill an empty alias; never on too little."""
+    new_rounds = sum(
+        g.labelled_rounds for g in selection.eligible if since is None or g.created_at > since
+    )
+    total = selection.total_rounds
+    reason: GateReason
+    if total < settings.train_min_rounds:
+        reason = "too_little_data"
+    elif force:
+        reason = "forced"
+    elif alias_without_version:
+        reason = "alias_without_version"
+    elif new_rounds >= settings.train_min_new_rounds:
+        reason = "new_data"
+    else:
+        reason = "too_little_new_data"
+    train = reason not in ("too_little_data", "too_little_new_data")
+    return GateDecision(train, reason, new_rounds, total, since, selection)
+
+
+def check_gate(
+    database: Engine | Connection,
+    settings: Settings,
+    *,
+    force: bool = False,
+    alias_without_version: bool = False,
+) -> GateDecision:
+    """Read the store and decide; pass `decision.selection` on to `build_dataset`."""
+    with _connected(database) as connection:
+        selection = select_training_data(connection, settings)
+        since = last_training_cutoff(connection)
+    return decide_training(
+        selection, settings, since, force=force, alias_without_version=alias_without_version
+    )
+
+
+def _live_training_games(
+    connection: Connection, selected: Sequence[LiveGame]
+) -> list[TrainingGame]:
+    """The vectors serving stored, oldest game first; rounds played after selection stay out."""
+    played_then = {g.id: g.rounds_played for g in selected}
+    rows: dict[str, list[Any]] = {g.id: [] for g in selected}
+    ids = list(played_then)
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
+        result = connection.execute(
+            select(rounds.c.game_id, rounds.c.round_no, rounds.c.user_move, rounds.c.features)
+            .where(rounds.c.game_id.in_(chunk), rounds.c.round_no >= FIRST_LABELLED_ROUND)
+            .order_by(rounds.c.game_id, rounds.c.round_no)
+        )
+        for row in result:
+            if row.round_no <= played_then[row.game_id]:
+                rows[row.game_id].append(row)
+    training = []
+    for game in reversed(selected):
+        vectors = tuple(tuple(json.loads(row.features)) for row in rows[game.id])
+        if any(len(v) != N_FEATURES for v in vectors):
+            raise ValueError(f"Game {game.id} stores a vector that is not {N_FEATURES} long.")
+        labels = tuple(MOVES.index(row.user_move) for row in rows[game.id])
+        training.append(TrainingGame(game.id, "live", vectors, labels))
+    return training
+
+
+def _corpus_training_game(game: CorpusGame) -> TrainingGame:
+    features, labels = labelled_rows(game.rounds, easy=False)
+    return TrainingGame(game.id, game.source, tuple(map(tuple, features)), tuple(labels))
+
+
+def split_games(
+    ordered: Sequence[TrainingGame],
+) -> tuple[list[TrainingGame], list[TrainingGame], list[TrainingGame]]:
+    """Oldest games to train until >= 70% of rounds, then validation until >= 85%, then test."""
+    total = sum(g.labelled_rounds for g in ordered)
+    train: list[TrainingGame] = []
+    validation: list[TrainingGame] = []
+    test: list[TrainingGame] = []
+    seen = 0
+    for game in ordered:
+        if seen * 100 < TRAIN_PERCENT * total:
+            train.append(game)
+        elif seen * 100 < VALIDATION_PERCENT * total:
+            validation.append(game)
+        else:
+            test.append(game)
+        seen += game.labelled_rounds
+    return train, validation, test
+
+
+def data_fingerprint(training: Sequence[TrainingGame]) -> str:
+    """SHA-256 of the sorted game ids with their labelled round counts."""
+    lines = sorted(f"{g.id}:{g.labelled_rounds}\n" for g in training)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _stack(split: Sequence[TrainingGame]) -> tuple[np.ndarray, np.ndarray]:
+    features = [row for game in split for row in game.features]
+    labels = [label for game in split for label in game.labels]
+    x = np.asarray(features, dtype=np.float32).reshape(len(features), N_FEATURES)
+    return x, np.asarray(labels, dtype=np.int64)
+
+
+def build_dataset(
+    database: Engine | Connection, settings: Settings, selection: Selection | None = None
+) -> Dataset:
+    """Everything the 12 models train on, built once per cycle.
+
+    Time order for the split: simulated games, then human pseudo-games in their shuffled order
+    (both older than any live game), then live games oldest first. So a young store tests on
+    held-out human play, and a mature one on its newest games.
+    """
+    with _connected(database) as connection:
+        selection = selection or select_training_data(connection, settings)
+        live = _live_training_games(connection, selection.live)
+    ordered = [
+        *(_corpus_training_game(g) for g in selection.simulated),
+        *(_corpus_training_game(g) for g in selection.human),
+        *live,
+    ]
+    train, validation, test = split_games(ordered)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = map(_stack, (train, validation, test))
+    test_human = np.asarray(
+        [game.source == "human" for game in test for _ in game.labels], dtype=bool
+    )
+
+    def rounds_of(source: RowSource) -> int:
+        return sum(g.labelled_rounds for g in ordered if g.source == source)
+
+    live_rounds, human_rounds, simulated_rounds = map(rounds_of, ("live", "human", "simulated"))
+    summary = DatasetSummary(
+        feature_contract=FEATURE_CONTRACT,
+        n_rounds=len(y_train) + len(y_val) + len(y_test),
+        n_games=len(ordered),
+        live_rounds=live_rounds,
+        live_games=len(live),
+        bootstrap_rounds=human_rounds + simulated_rounds,
+        human_rounds=human_rounds,
+        simulated_rounds=simulated_rounds,
+        cutoff=selection.cutoff,
+        data_fingerprint=data_fingerprint(ordered),
+        train_rounds=len(y_train),
+        val_rounds=len(y_val),
+        test_rounds=len(y_test),
+        train_games=len(train),
+        val_games=len(validation),
+        test_games=len(test),
+    )
+    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, test_human, summary)

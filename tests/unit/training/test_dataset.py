@@ -1,0 +1,317 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from sqlalchemy import insert
+
+from rpsquest.game.rules import MOVES
+from rpsquest.store.database import migrate, open_engine, write_transaction
+from rpsquest.store.games import GameRecord, insert_game
+from rpsquest.store.schema import rounds, training_cycles
+from rpsquest.training.dataset import (
+    LiveGame,
+    Selection,
+    TrainingGame,
+    build_dataset,
+    check_gate,
+    data_fingerprint,
+    decide_training,
+    select_training_data,
+    split_games,
+)
+
+
+def stamp(minute: int) -> str:
+    return f"2026-01-01T{minute // 60:02d}:{minute % 60:02d}:00.000Z"
+
+
+def vector(game_id: str, round_no: int) -> list[float]:
+    """A recognisable stored vector: its round number, then the game's marker."""
+    return [float(round_no)] + [float(len(game_id))] * 49
+
+
+@pytest.fixture
+def store(database_url):
+    engine = open_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def add_game(engine, game_id, minute, played=13, source="human", is_test=False, policy="ace"):
+    """A stored game created at `minute` with `played` rounds of canned moves and vectors."""
+    game = GameRecord(
+        id=game_id,
+        token_sha256="0" * 64,
+        created_at=stamp(minute),
+        session_id="s",
+        player_name="Player",
+        policy=policy,
+        family="legacy" if policy not in ("brian", "forrest", "logan") else "feedforward",
+        difficulty="normal",
+        source=source,
+        is_test=is_test,
+        alias=None,
+        assignment_id=None,
+        gambit="toolbox",
+        gambit_moves="rock,rock,rock",
+        rounds_played=played,
+    )
+    rows = [
+        {
+            "game_id": game_id,
+            "round_no": n,
+            "created_at": stamp(minute),
+            "user_move": MOVES[n % 3],
+            "bot_move": "rock",
+            "result": "draw",
+            "user_delta": 0.5,
+            "bot_delta": 0.5,
+            "user_score": 0.5 * n,
+            "bot_score": 0.5 * n,
+            "rock_pts": 1.0,
+            "paper_pts": 1.5,
+            "scissors_pts": 2.0,
+            "phase": "legacy",
+            "features": json.dumps(vector(game_id, n)),
+        }
+        for n in range(1, played + 1)
+    ]
+    with write_transaction(engine) as connection:
+        insert_game(connection, game)
+        if rows:
+            connection.execute(insert(rounds), rows)
+
+
+def select(engine, settings):
+    with engine.connect() as connection:
+        return select_training_data(connection, settings)
+
+
+@pytest.fixture
+def live_settings(make_settings):
+    """No bootstrap, so only live games are selected."""
+    return make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="0")
+
+
+def test_live_data_skips_test_games_and_keeps_human_games_against_legacy_bots(store, live_settings):
+    add_game(store, "human-vs-ace", 1)
+    add_game(store, "human-vs-brian", 2, policy="brian")
+    add_game(store, "a-test-game", 3, is_test=True)
+
+    selection = select(store, live_settings)
+
+    assert [g.id for g in selection.live] == ["human-vs-brian", "human-vs-ace"]
+    assert selection.live_rounds == 20
+    assert selection.cutoff == stamp(2)
+
+
+def test_telemetry_games_are_thinned_one_in_five_newest_first(store, live_settings):
+    for minute in range(12):
+        add_game(store, f"telemetry-{minute:02d}", minute, source="telemetry")
+    add_game(store, "human", 7)
+
+    selection = select(store, live_settings)
+
+    assert [g.id for g in selection.live] == [
+        "telemetry-11",
+        "human",
+        "telemetry-06",
+        "telemetry-01",
+    ]
+
+
+def test_the_cap_takes_whole_games_newest_first(store, make_settings):
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="0", RPS_TRAIN_MAX_ROUNDS="25")
+    for minute in range(4):
+        add_game(store, f"game-{minute}", minute)  # 10 labelled rounds each
+    add_game(store, "too-short", 9, played=3)
+
+    selection = select(store, settings)
+
+    assert [g.id for g in selection.live] == ["game-3", "game-2"]
+    assert selection.live_rounds == 20
+    assert selection.cutoff == stamp(3)
+
+
+def test_live_vectors_are_the_stored_ones_and_end_the_dataset(store, make_settings):
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="600")
+    add_game(store, "older", 1)
+    add_game(store, "newer", 2, played=8)
+
+    dataset = build_dataset(store, settings)
+
+    expected = [vector("older", n) for n in range(4, 14)] + [
+        vector("newer", n) for n in range(4, 9)
+    ]
+    assert dataset.X_test[-15:].tolist() == expected
+    assert dataset.y_test[-15:].tolist() == [n % 3 for n in range(4, 14)] + [
+        n % 3 for n in range(4, 9)
+    ]
+    assert dataset.summary.live_rounds == 15
+    assert dataset.summary.live_games == 2
+    assert dataset.summary.cutoff == stamp(2)
+
+
+def test_a_young_store_fills_with_human_and_simulated_games(store, make_settings):
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="1000")
+    add_game(store, "live", 1)  # 10 labelled rounds: the fill is 990
+
+    selection = select(store, settings)
+
+    human = sum(g.labelled_rounds for g in selection.human)
+    simulated = sum(g.labelled_rounds for g in selection.simulated)
+    assert 792 - 30 < human <= 792
+    assert 198 - 30 < simulated <= 198
+    assert [g.id for g in selection.simulated[:2]] == ["sim:ace:ace:1", "sim:ace:bob:1"]
+    assert selection.total_rounds == 10 + human + simulated
+
+
+def test_a_store_with_enough_live_rounds_reads_no_corpus(store, make_settings):
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="20", RPS_HUMAN_DATA_DIR="/nowhere")
+    add_game(store, "one", 1)
+    add_game(store, "two", 2)
+
+    selection = select(store, settings)
+
+    assert (selection.human, selection.simulated) == ((), ())
+    assert selection.total_rounds == 20
+
+
+def _selection(*games: tuple[str, int]) -> Selection:
+    live = tuple(LiveGame(f"g{minute}", stamp(minute), "human", played) for minute, played in games)
+    return Selection(live, live, (), ())
+
+
+@pytest.mark.parametrize(
+    ("flags", "since", "train", "reason"),
+    [
+        ({}, None, True, "new_data"),
+        ({}, stamp(1), False, "too_little_new_data"),
+        ({"force": True}, stamp(1), True, "forced"),
+        ({"alias_without_version": True}, stamp(1), True, "alias_without_version"),
+    ],
+)
+def test_the_gate_trains_on_new_rounds_force_or_an_empty_alias(
+    make_settings, flags, since, train, reason
+):
+    settings = make_settings(RPS_TRAIN_MIN_ROUNDS="30", RPS_TRAIN_MIN_NEW_ROUNDS="25")
+    selection = _selection((2, 23), (1, 23))  # 20 labelled rounds each
+
+    decision = decide_training(selection, settings, since, **flags)
+
+    assert (decision.train, decision.reason) == (train, reason)
+    assert decision.new_rounds == (40 if since is None else 20)
+    assert decision.total_rounds == 40
+
+
+@pytest.mark.parametrize("flags", [{}, {"force": True}, {"alias_without_version": True}])
+def test_the_gate_never_trains_on_too_little_data(make_settings, flags):
+    settings = make_settings(RPS_TRAIN_MIN_ROUNDS="500")
+
+    decision = decide_training(_selection((1, 103)), settings, None, **flags)
+
+    assert (decision.train, decision.reason) == (False, "too_little_data")
+
+
+def test_the_gate_counts_rounds_after_the_last_good_cycle_after_downsampling(store, make_settings):
+    settings = make_settings(
+        RPS_TRAIN_BOOTSTRAP_ROUNDS="0", RPS_TRAIN_MIN_ROUNDS="10", RPS_TRAIN_MIN_NEW_ROUNDS="30"
+    )
+    add_game(store, "old", 1)
+    for minute in range(10, 20):  # 10 telemetry games, 2 kept: 20 labelled rounds
+        add_game(store, f"telemetry-{minute}", minute, source="telemetry")
+    cycles = [
+        {"id": "good", "started_at": stamp(5), "status": "success", "cutoff": stamp(1)},
+        {"id": "bad", "started_at": stamp(30), "status": "failure", "cutoff": stamp(19)},
+    ]
+    with write_transaction(store) as connection:
+        connection.execute(insert(training_cycles), cycles)
+
+    waiting = check_gate(store, settings)
+    add_game(store, "human-after", 25)
+    ready = check_gate(store, settings)
+
+    assert (waiting.train, waiting.reason, waiting.new_rounds) == (
+        False,
+        "too_little_new_data",
+        20,
+    )
+    assert (ready.train, ready.reason, ready.new_rounds, ready.since) == (
+        True,
+        "new_data",
+        30,
+        stamp(1),
+    )
+
+
+def _games(*sizes: int) -> list[TrainingGame]:
+    return [
+        TrainingGame(f"g{i}", "live", tuple((0.0,) * 50 for _ in range(n)), (0,) * n)
+        for i, n in enumerate(sizes)
+    ]
+
+
+@pytest.mark.parametrize(
+    "sizes", [(10,) * 20, (1, 30, 2, 7, 12, 9, 40, 3, 3, 17, 25, 8, 1, 1, 16), (5, 95, 5, 5, 5, 5)]
+)
+def test_the_split_keeps_games_whole_and_in_order(sizes):
+    ordered = _games(*sizes)
+    total = sum(sizes)
+
+    train, validation, test = split_games(ordered)
+
+    assert [g.id for g in train + validation + test] == [g.id for g in ordered]
+    train_rounds = sum(g.labelled_rounds for g in train)
+    early_rounds = train_rounds + sum(g.labelled_rounds for g in validation)
+    assert train_rounds >= 0.70 * total > train_rounds - train[-1].labelled_rounds
+    if validation:
+        assert early_rounds >= 0.85 * total > early_rounds - validation[-1].labelled_rounds
+    else:
+        assert train_rounds >= 0.85 * total
+
+
+def test_a_young_store_trains_on_simulated_then_human_games_and_tests_on_humans(
+    store, make_settings
+):
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="2000")
+
+    dataset = build_dataset(store, settings)
+
+    summary = dataset.summary
+    sizes = (summary.train_rounds, summary.val_rounds, summary.test_rounds)
+    assert sizes == (len(dataset.y_train), len(dataset.y_val), len(dataset.y_test))
+    assert summary.n_rounds == sum(sizes) == summary.bootstrap_rounds
+    assert summary.bootstrap_rounds == summary.human_rounds + summary.simulated_rounds
+    assert 0.70 <= summary.train_rounds / summary.n_rounds < 0.75
+    assert dataset.X_train.dtype == np.float32 and dataset.X_train.shape[1] == 50
+    assert dataset.y_train.dtype == np.int64 and set(np.unique(dataset.y_train)) <= {0, 1, 2}
+    assert dataset.test_human.dtype == bool and dataset.test_human.all()
+    assert (summary.live_rounds, summary.cutoff) == (0, None)
+    assert summary.n_games == summary.train_games + summary.val_games + summary.test_games
+
+
+def test_the_dataset_is_reproducible_and_fingerprinted(store, make_settings):
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="800")
+    add_game(store, "live", 1)
+
+    first = build_dataset(store, settings)
+    with store.connect() as connection:
+        selection = select_training_data(connection, settings)
+        second = build_dataset(connection, settings, selection)
+
+    assert first.summary == second.summary
+    assert np.array_equal(first.X_train, second.X_train)
+    assert np.array_equal(first.y_test, second.y_test)
+    assert (
+        first.summary.data_fingerprint
+        != build_dataset(store, make_settings()).summary.data_fingerprint
+    )
+
+
+def test_the_fingerprint_hashes_sorted_game_ids_with_round_counts():
+    games = _games(3, 5)
+
+    assert data_fingerprint(games) == data_fingerprint(games[::-1])
+    assert data_fingerprint(games) == hashlib.sha256(b"g0:3\ng1:5\n").hexdigest()
