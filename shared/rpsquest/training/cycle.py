@@ -1,0 +1,284 @@
+"""One training cycle (SPEC §7.4): gate, build the data once, then train, export, verify,
+store and register every family's four alias lineages. Train never moves aliases."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, insert, select, update
+
+from rpsquest import metrics
+from rpsquest.config import Settings
+from rpsquest.features import PROBE_VECTOR
+from rpsquest.game.policies import ALIASES, FAMILIES
+from rpsquest.models import ModelConfig, ModelConfigs, train
+from rpsquest.models.export import create_session, parity_check, predict_onnx, probe
+from rpsquest.modelstore import ModelStore
+from rpsquest.store.coordination import acquire_lease, release_lease
+from rpsquest.store.database import read_connection, write_transaction
+from rpsquest.store.games import utc_now
+from rpsquest.store.schema import alias_assignments, model_versions, training_cycles
+from rpsquest.training.dataset import Dataset, build_dataset, check_gate
+from rpsquest.training.evaluation import confusion_matrix, evaluate
+
+log = logging.getLogger(__name__)
+
+LEASE = "train"
+LEASE_SECONDS = 15 * 60
+
+
+@dataclass
+class CycleResult:
+    """What training.completed announces (SPEC §10.1)."""
+
+    cycle_id: str
+    trigger_event_id: str | None
+    status: str
+    duration_seconds: float = 0.0
+    reason: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def event_data(self) -> dict[str, Any]:
+        return {
+            "cycle_id": self.cycle_id,
+            "trigger_event_id": self.trigger_event_id,
+            "status": self.status,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "data": self.data,
+            "models": self.models,
+        }
+
+
+def lineage_configs(database: Engine, configs: ModelConfigs) -> dict[str, dict[str, ModelConfig]]:
+    """Each alias retrains with its current assignment's config (the bootstrap table at first)."""
+    with read_connection(database) as connection:
+        rows = connection.execute(
+            select(
+                alias_assignments.c.family, alias_assignments.c.alias, alias_assignments.c.config_id
+            ).where(alias_assignments.c.state == "applied")
+        ).all()
+    applied = {(family, alias): config_id for family, alias, config_id in rows}
+    return {
+        f.name: {
+            alias: (
+                configs.get(applied[(f.name, alias)])
+                if (f.name, alias) in applied
+                else configs.bootstrap_config(f.name, alias)
+            )
+            for alias in ALIASES
+        }
+        for f in FAMILIES
+    }
+
+
+def _has_versions(database: Engine, lineages: dict[str, dict[str, ModelConfig]]) -> bool:
+    with read_connection(database) as connection:
+        stored = set(
+            connection.execute(select(model_versions.c.family, model_versions.c.config_id)).all()
+        )
+    return all(
+        (family, config.config_id) in stored
+        for family, aliases in lineages.items()
+        for config in aliases.values()
+    )
+
+
+def _seed(cycle_id: str) -> int:
+    return uuid.UUID(cycle_id).int % 2**31
+
+
+def _train_one(
+    settings: Settings,
+    store: ModelStore,
+    family: str,
+    alias: str,
+    config: ModelConfig,
+    dataset: Dataset,
+    cycle_id: str,
+) -> dict[str, Any]:
+    """Train, verify and publish one model; returns its training.completed entry."""
+    from rpsquest import registry  # MLflow is heavy: imported only where a model is registered
+
+    started = time.perf_counter()
+    trained = train(
+        config, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val, _seed(cycle_id)
+    )
+    onnx_bytes = trained.to_onnx()
+    rng = np.random.default_rng(_seed(cycle_id))
+    parity_rows = np.vstack([dataset.X_test, dataset.X_val])[:2000]
+    max_diff = parity_check(trained, onnx_bytes, parity_rows, seed=int(rng.integers(2**31)))
+    session = create_session(onnx_bytes)
+    p_val = predict_onnx(session, dataset.X_val)
+    p_test = predict_onnx(session, dataset.X_test)
+    scores = evaluate((p_val, dataset.y_val), (p_test, dataset.y_test))
+    if dataset.test_human.any():
+        human = dataset.test_human
+        scores["test_human_accuracy"] = float(
+            np.mean(np.argmax(p_test[human], axis=1) == dataset.y_test[human])
+        )
+    scores["onnx_max_abs_diff"] = max_diff
+    scores["train_seconds"] = time.perf_counter() - started
+    key, sha256 = store.put_artifact(family, config.config_id, onnx_bytes)
+    probe_output = probe(onnx_bytes, PROBE_VECTOR)
+    summary = dataset.summary
+    run_id, version = registry.log_model_run(
+        settings,
+        family=family,
+        alias=alias,
+        cycle_id=cycle_id,
+        config=config,
+        trained=trained,
+        params={
+            "train_rounds": summary.train_rounds,
+            "val_rounds": summary.val_rounds,
+            "test_rounds": summary.test_rounds,
+            "live_rounds": summary.live_rounds,
+            "bootstrap_rounds": summary.bootstrap_rounds,
+            "data_cutoff": summary.cutoff or "",
+            "data_fingerprint": summary.data_fingerprint,
+        },
+        metrics=scores,
+        onnx_bytes=onnx_bytes,
+        dataset_summary=summary.as_dict(),
+        confusion_matrix=confusion_matrix(p_test, dataset.y_test).tolist(),
+    )
+    return {
+        "config_id": config.config_id,
+        "run_id": run_id,
+        "version": version,
+        "sha256": sha256,
+        "artifact": key,
+        "probe": probe_output,
+        "metrics": scores,
+    }
+
+
+def run_cycle(
+    settings: Settings,
+    database: Engine,
+    store: ModelStore,
+    configs: ModelConfigs,
+    *,
+    force: bool = False,
+    families: Collection[str] | None = None,
+    trigger_event_id: str | None = None,
+) -> CycleResult | None:
+    """Run one cycle; None when another cycle holds the lease."""
+    cycle_id = str(uuid.uuid4())
+    if not acquire_lease(database, LEASE, cycle_id, LEASE_SECONDS):
+        return None
+    started = time.perf_counter()
+    try:
+        return _run(
+            settings, database, store, configs, cycle_id, force, families, trigger_event_id, started
+        )
+    finally:
+        release_lease(database, LEASE, cycle_id)
+
+
+def _run(
+    settings: Settings,
+    database: Engine,
+    store: ModelStore,
+    configs: ModelConfigs,
+    cycle_id: str,
+    force: bool,
+    families: Collection[str] | None,
+    trigger_event_id: str | None,
+    started: float,
+) -> CycleResult:
+    lineages = lineage_configs(database, configs)
+    gate = check_gate(
+        database, settings, force=force, alias_without_version=not _has_versions(database, lineages)
+    )
+    result = CycleResult(cycle_id, trigger_event_id, "skipped", reason=gate.reason)
+    if not gate.train:
+        metrics.TRAINING_CYCLES.labels("skipped").inc()
+        return result
+    with write_transaction(database) as connection:
+        connection.execute(
+            insert(training_cycles).values(
+                id=cycle_id,
+                trigger_event_id=trigger_event_id,
+                started_at=utc_now(),
+                status="running",
+            )
+        )
+    dataset = build_dataset(database, settings, gate.selection)
+    result.data = {
+        "n_rounds": dataset.summary.n_rounds,
+        "n_games": dataset.summary.n_games,
+        "live_rounds": dataset.summary.live_rounds,
+        "bootstrap_rounds": dataset.summary.bootstrap_rounds,
+        "cutoff": dataset.summary.cutoff,
+    }
+    failures = 0
+    for family, aliases in lineages.items():
+        if families and family not in families:
+            continue
+        for alias, config in aliases.items():
+            if time.perf_counter() - started > settings.train_budget_seconds:
+                log.warning("training budget spent; %s/%s not trained", family, alias)
+                failures += 1
+                continue
+            began = time.perf_counter()
+            try:
+                entry = _train_one(settings, store, family, alias, config, dataset, cycle_id)
+            except Exception:  # one failing model fails only itself (cycle becomes partial)
+                log.exception("training %s/%s (%s) failed", family, alias, config.config_id)
+                metrics.TRAINING_RUNS.labels(family, alias, "failure").inc()
+                failures += 1
+                continue
+            metrics.TRAINING_RUNS.labels(family, alias, "success").inc()
+            metrics.TRAINING_DURATION.labels(family).observe(time.perf_counter() - began)
+            _record_version(database, family, cycle_id, entry)
+            result.models.setdefault(family, {})[alias] = {
+                k: entry[k] for k in ("config_id", "run_id", "version", "sha256", "artifact")
+            } | {
+                "metrics": {
+                    k: entry["metrics"][k]
+                    for k in ("val_accuracy", "test_accuracy", "test_log_loss")
+                }
+            }
+    result.status = "failure" if not result.models else "partial" if failures else "success"
+    result.duration_seconds = time.perf_counter() - started
+    with write_transaction(database) as connection:
+        connection.execute(
+            update(training_cycles)
+            .where(training_cycles.c.id == cycle_id)
+            .values(
+                finished_at=utc_now(),
+                status=result.status,
+                cutoff=dataset.summary.cutoff,
+                live_rounds=dataset.summary.live_rounds,
+                summary=json.dumps(result.event_data()),
+            )
+        )
+    metrics.TRAINING_CYCLES.labels(result.status).inc()
+    return result
+
+
+def _record_version(database: Engine, family: str, cycle_id: str, entry: dict[str, Any]) -> None:
+    with write_transaction(database) as connection:
+        connection.execute(
+            insert(model_versions).values(
+                family=family,
+                version=entry["version"],
+                config_id=entry["config_id"],
+                run_id=entry["run_id"],
+                cycle_id=cycle_id,
+                artifact=entry["artifact"],
+                sha256=entry["sha256"],
+                probe=json.dumps(entry["probe"]),
+                metrics=json.dumps(entry["metrics"]),
+                created_at=utc_now(),
+            )
+        )

@@ -1,0 +1,79 @@
+"""The train function as a real server: a CloudEvent in, 12 registered models and a reply out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import from_http
+
+from rpsquest.events import TRAINING_COMPLETED, TRAINING_REQUESTED, new_event
+from rpsquest.modelstore import open_store
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# The repo's configs with small capacities, so that 12 models train in seconds.
+SMALLER = {
+    "feedforward": {"hidden": [16], "max_epochs": 3, "patience": 2},
+    "xgboost": {"n_estimators": 15},
+    "logistic": {},
+}
+
+
+@pytest.fixture
+def trainer(launch, tmp_path):
+    document = json.loads((REPO / "configs" / "model_configs.json").read_text())
+    for config in document["configs"].values():
+        config.update(SMALLER[config["family"]])
+    configs = tmp_path / "configs.json"
+    configs.write_text(json.dumps(document))
+    return launch(
+        "train",
+        RPS_DATABASE_URL=f"sqlite:///{tmp_path / 'rps.db'}",
+        RPS_MODEL_CONFIGS=str(configs),
+        RPS_TRAIN_BOOTSTRAP_ROUNDS="1500",
+        RPS_HUMAN_DATA_DIR=str(REPO.parent / "shared" / "data" / "human-rps"),
+    )
+
+
+def test_a_training_request_registers_twelve_models_and_replies_once(trainer, tmp_path):
+    request = new_event("admin", TRAINING_REQUESTED, {"force": True}, "test", "req-1")
+    headers, body = to_binary(request)
+
+    response = requests.post(trainer.url, data=body, headers=headers, timeout=300)
+    duplicate = requests.post(trainer.url, data=body, headers=headers, timeout=60)
+
+    assert response.status_code == 200, response.text
+    reply = from_http(dict(response.headers), response.content)
+    assert reply["type"] == TRAINING_COMPLETED
+    assert reply["source"] == "/rpsquest/train"
+    data = reply.data
+    assert data["status"] == "success"
+    assert data["trigger_event_id"] == "req-1"
+    assert data["data"]["bootstrap_rounds"] > 1000
+    assert {f: sorted(a) for f, a in data["models"].items()} == {
+        f: ["B", "Production", "shadow1", "shadow2"] for f in ("feedforward", "xgboost", "logistic")
+    }
+    store = open_store(tmp_path / "var" / "models")
+    for aliases in data["models"].values():
+        for entry in aliases.values():
+            assert store.read(entry["artifact"])  # immutable artifact, named by its SHA-256
+            assert entry["artifact"].endswith(f"{entry['sha256']}.onnx")
+            assert 0.2 < entry["metrics"]["test_accuracy"] < 0.7
+    assert duplicate.status_code == 200
+    assert duplicate.content == response.content
+    assert duplicate.headers["ce-id"] == response.headers["ce-id"]
+
+
+@pytest.mark.parametrize("encode", [to_binary, to_structured])
+def test_poison_events_are_refused_without_retry(trainer, encode):
+    bad = new_event("admin", TRAINING_REQUESTED, {"families": ["nope"]}, "test")
+    headers, body = encode(bad)
+
+    response = requests.post(trainer.url, data=body, headers=headers, timeout=30)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_event"
