@@ -237,6 +237,13 @@ def _run(
                 metrics.TRAINING_RUNS.labels(family, alias, "failure").inc()
                 failures += 1
                 continue
+            log.info(
+                "trained %s/%s (%s) as version %s",
+                family,
+                alias,
+                config.config_id,
+                entry["version"],
+            )
             metrics.TRAINING_RUNS.labels(family, alias, "success").inc()
             metrics.TRAINING_DURATION.labels(family).observe(time.perf_counter() - began)
             _record_version(database, family, cycle_id, entry)
