@@ -217,7 +217,7 @@ def test_health_and_metrics(platform):
     ) in text
     assert 'rps_http_request_duration_seconds_bucket{function="play"' in text
     assert (
-        'rps_model_fallbacks_total{alias="B",family="feedforward",reason="not_loaded"} 0.0' in text
+        'rps_model_fallbacks_total{alias="B",family="logistic",reason="invalid_output"} 0.0' in text
     )
 
 
