@@ -24,6 +24,7 @@ def _isolated_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(("RPS_", "MLFLOW_", "K_SINK")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     yield
 
 

@@ -63,7 +63,7 @@ def start_function(
         process = subprocess.Popen(
             command,
             cwd=project_dir,
-            env={"WORKERS": "1", "THREADS": "8", **env},
+            env={"WORKERS": "1", "THREADS": "8", "MLFLOW_DISABLE_TELEMETRY": "true", **env},
             stdout=output,
             stderr=subprocess.STDOUT,
         )

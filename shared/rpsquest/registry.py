@@ -13,6 +13,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
@@ -50,14 +51,14 @@ EXPERIMENT = "rps-quest"
 MANIFEST_SCHEMA = 1
 REGISTERED_MODELS = {family.name: family.registered_model for family in FAMILIES}
 CLASS_NAMES = ("rock", "paper", "scissors")
-# What an environment needs to load each family's native model; listed rather than inferred,
-# because MLflow's inference runs the model in a subprocess and takes seconds.
+# What an environment needs to load each family's native model, as alternative distributions
+# of which the first installed counts; listed because MLflow's inference runs the model in a
+# subprocess and takes seconds.
 _REQUIREMENTS = {
-    "feedforward": ("torch", "numpy"),
-    "xgboost": ("xgboost-cpu", "scikit-learn", "numpy"),
-    "logistic": ("scikit-learn", "skops", "numpy"),
+    "feedforward": (("torch",), ("numpy",)),
+    "xgboost": (("xgboost-cpu", "xgboost"), ("scikit-learn",), ("numpy",)),
+    "logistic": (("scikit-learn",), ("skops",), ("numpy",)),
 }
-_MANIFEST_FIELDS = ("version", "config_id", "assignment_id", "artifact", "sha256", "probe")
 
 
 def registered_model(family: str) -> str:
@@ -68,8 +69,9 @@ def registered_model(family: str) -> str:
         raise ValueError(f"unknown family {family!r}") from None
 
 
-def _client(settings: Settings) -> MlflowClient:
-    """A client for the configured tracking and registry store; fluent calls use it too."""
+def connect(settings: Settings) -> MlflowClient:
+    """A client for the configured tracking and registry store, which MLflow's fluent calls
+    then use too."""
     uri = settings.mlflow_tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -86,7 +88,7 @@ def _artifact_location(settings: Settings) -> str | None:
 
 def ensure_experiment(settings: Settings) -> str:
     """The id of the `rps-quest` experiment, created on first use."""
-    client = _client(settings)
+    client = connect(settings)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         try:
@@ -104,7 +106,18 @@ def ensure_experiment(settings: Settings) -> str:
 
 
 def _pip_requirements(family: str) -> list[str]:
-    return [f"{name}=={installed_version(name)}" for name in _REQUIREMENTS[family]]
+    """Pinned requirements of a family's native model, as installed here."""
+    pins = []
+    for alternatives in _REQUIREMENTS[family]:
+        for name in alternatives:
+            try:
+                pins.append(f"{name}=={installed_version(name)}")
+                break
+            except PackageNotFoundError:
+                continue
+        else:
+            raise RuntimeError(f"{' or '.join(alternatives)} is not installed")
+    return pins
 
 
 def _quiet_pickle_warning(record: logging.LogRecord) -> bool:
@@ -174,7 +187,7 @@ def log_model_run(
     if config.family != family:
         raise ValueError(f"config {config.config_id} is a {config.family} config, not {family}")
     experiment_id = ensure_experiment(settings)
-    client = _client(settings)
+    client = connect(settings)
     all_params = {
         **config.params,
         **params,
@@ -226,14 +239,14 @@ def _aliases_of(client: MlflowClient, name: str) -> dict[str, int]:
 def current_aliases(settings: Settings) -> dict[str, dict[str, int]]:
     """Which version each of our aliases points to, per family; a family never registered
     has none."""
-    client = _client(settings)
+    client = connect(settings)
     return {family: _aliases_of(client, registered_model(family)) for family in REGISTERED_MODELS}
 
 
 def set_aliases(settings: Settings, table: Mapping[str, Mapping[str, int]]) -> None:
     """Point MLflow's native aliases at the given versions, {family: {alias: version}}; aliases
     already right are left alone, so a rerun is harmless."""
-    client = _client(settings)
+    client = connect(settings)
     for family, aliases in table.items():
         name = registered_model(family)
         current = _aliases_of(client, name)

@@ -119,7 +119,7 @@ def test_a_failed_manifest_write_keeps_the_old_manifest(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(StoreError, match="cannot write manifest.json to .*No space left"):
+    with pytest.raises(StoreError, match=r"cannot write manifest.json to .*No space left"):
         store.write_manifest({**MANIFEST, "manifest_version": 2})
 
     assert store.read_manifest() == MANIFEST
@@ -149,14 +149,14 @@ def test_a_corrupt_artifact_is_rewritten(tmp_path: Path):
 def test_a_manifest_that_is_not_json_is_a_store_error(tmp_path: Path):
     (tmp_path / "manifest.json").write_text('{"schema": 1, "models": {')
 
-    with pytest.raises(StoreError, match="manifest.json is not valid JSON"):
+    with pytest.raises(StoreError, match=r"manifest.json is not valid JSON"):
         open_store(tmp_path).read_manifest()
 
 
 def test_a_manifest_that_is_not_an_object_is_a_store_error(tmp_path: Path):
     (tmp_path / "manifest.json").write_text("[1, 2]")
 
-    with pytest.raises(StoreError, match="manifest.json is not a JSON object"):
+    with pytest.raises(StoreError, match=r"manifest.json is not a JSON object"):
         open_store(tmp_path).read_manifest()
 
 

