@@ -14,7 +14,7 @@ from rpsquest.errors import (
     UnknownPolicy,
     ValidationError,
 )
-from rpsquest.game.policies import FAMILIES, ML_POLICIES, POLICIES
+from rpsquest.game.policies import FAMILY_NAMES, ML_POLICIES, POLICIES
 from rpsquest.game.rules import MOVES, Move
 
 Difficulty = Literal["normal", "easy"]
@@ -23,7 +23,6 @@ Source = Literal["human", "telemetry"]
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_NAME = 40
 _MAX_GAME_ID = 64
-FAMILY_NAMES = tuple(f.name for f in FAMILIES)
 
 
 def _optional(body: Mapping[str, Any], field: str, kind: type, kind_name: str) -> Any:

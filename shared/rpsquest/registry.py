@@ -12,7 +12,6 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -23,6 +22,7 @@ from rpsquest.config import Settings
 from rpsquest.game.policies import ALIASES, FAMILIES
 from rpsquest.models.common import ModelConfig, TrainedModel
 from rpsquest.modelstore import ArtifactMissing, ModelStore, artifact_key
+from rpsquest.store.games import utc_now
 
 # MLflow reports usage to its vendor unless this is set before it loads.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -257,10 +257,6 @@ def set_aliases(settings: Settings, table: Mapping[str, Mapping[str, int]]) -> N
                 client.set_registered_model_alias(name, alias, str(int(version)))
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _serving_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     """One model's manifest entry, checked: its artifact must be where its hash says."""
     probe = row["probe"]
@@ -335,7 +331,7 @@ def publish(
         "schema": MANIFEST_SCHEMA,
         "manifest_version": max(versions, default=0) + 1,
         "feature_contract": FEATURE_CONTRACT,
-        "created_at": _utc_now(),
+        "created_at": utc_now(),
         "ledger_ids": [int(ledger_id) for ledger_id in ledger_ids],
         "models": models,
     }

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from rpsquest.api import FAMILY_NAMES, TrainRequest
+from rpsquest.api import TrainRequest
 from rpsquest.config import Settings
+from rpsquest.game.policies import FAMILY_NAMES
 from rpsquest.training.cycle import CycleResult
 from rpsquest.training.trainer import Trainer
 

@@ -27,6 +27,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("logistic", "logan", "rps_logistic", "dan"),
 )
 FAMILY_BY_POLICY = {family.policy: family for family in FAMILIES}
+FAMILY_NAMES = tuple(family.name for family in FAMILIES)
 ML_POLICIES = tuple(FAMILY_BY_POLICY)
 POLICIES = ML_POLICIES + LEGACY_BOTS
 ACTING_ALIASES = ("Production", "B")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import numpy as np
 
 from rpsquest import FEATURE_CONTRACT
+from rpsquest.features import N_FEATURES
+from rpsquest.game import policies
 
 if TYPE_CHECKING:
     import onnx
@@ -17,9 +19,8 @@ if TYPE_CHECKING:
 Family = Literal["feedforward", "xgboost", "logistic"]
 Alias = Literal["Production", "B", "shadow1", "shadow2"]
 
-FAMILIES: tuple[Family, ...] = ("feedforward", "xgboost", "logistic")
-ALIASES: tuple[Alias, ...] = ("Production", "B", "shadow1", "shadow2")
-N_FEATURES = 50
+FAMILIES = cast(tuple[Family, ...], policies.FAMILY_NAMES)
+ALIASES = cast(tuple[Alias, ...], policies.ALIASES)
 N_CLASSES = 3
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Engine, delete, insert, select, update
@@ -12,11 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from rpsquest.store.database import write_transaction
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import locks, processed_events
-
-
-def _in(seconds: float) -> str:
-    moment = datetime.now(UTC) + timedelta(seconds=seconds)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def acquire_lease(database: Engine, name: str, holder: str, seconds: float) -> bool:
@@ -29,7 +23,7 @@ def acquire_lease(database: Engine, name: str, holder: str, seconds: float) -> b
         )
         if row and row["holder"] != holder and row["expires_at"] > utc_now():
             return False
-        values = {"holder": holder, "expires_at": _in(seconds)}
+        values = {"holder": holder, "expires_at": utc_now(later_by=seconds)}
         if row:
             connection.execute(update(locks).where(locks.c.name == name).values(values))
         else:
@@ -75,7 +69,7 @@ def claim_event(
                             id=event_id,
                             type=event_type,
                             state="processing",
-                            lease_until=_in(lease),
+                            lease_until=utc_now(later_by=lease),
                             received_at=utc_now(),
                         )
                     )
@@ -86,7 +80,9 @@ def claim_event(
             return Claim("done", row["reply"])
         if row["lease_until"] > utc_now():
             return Claim("busy")
-        connection.execute(update(processed_events).where(*key).values(lease_until=_in(lease)))
+        connection.execute(
+            update(processed_events).where(*key).values(lease_until=utc_now(later_by=lease))
+        )
         return Claim("new")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -14,9 +14,11 @@ from rpsquest.game.rules import MOVES, Move, PlayedRound, RoundPoints, Winner
 from rpsquest.store.schema import games, predictions, rounds
 
 
-def utc_now() -> str:
-    """UTC ISO-8601 with milliseconds and Z, the one timestamp format of the store."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def utc_now(later_by: float = 0.0) -> str:
+    """UTC ISO-8601 with milliseconds and Z (now, or `later_by` seconds from now): the one
+    timestamp format of the store, which sorts as text."""
+    moment = datetime.now(UTC) + timedelta(seconds=later_by)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

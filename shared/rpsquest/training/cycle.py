@@ -26,12 +26,14 @@ from rpsquest.store.database import read_connection, write_transaction
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import alias_assignments, model_versions, training_cycles
 from rpsquest.training.dataset import Dataset, build_dataset, check_gate
-from rpsquest.training.evaluation import confusion_matrix, evaluate
+from rpsquest.training.evaluation import accuracy, confusion_matrix, evaluate
 
 log = logging.getLogger(__name__)
 
 LEASE = "train"
 LEASE_SECONDS = 15 * 60
+_ANNOUNCED = ("config_id", "run_id", "version", "sha256", "artifact")
+_HEADLINE_METRICS = ("val_accuracy", "test_accuracy", "test_log_loss")
 
 
 @dataclass
@@ -112,18 +114,15 @@ def _train_one(
         config, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val, _seed(cycle_id)
     )
     onnx_bytes = trained.to_onnx()
-    rng = np.random.default_rng(_seed(cycle_id))
     parity_rows = np.vstack([dataset.X_test, dataset.X_val])[:2000]
-    max_diff = parity_check(trained, onnx_bytes, parity_rows, seed=int(rng.integers(2**31)))
+    max_diff = parity_check(trained, onnx_bytes, parity_rows, seed=_seed(cycle_id))
     session = create_session(onnx_bytes)
     p_val = predict_onnx(session, dataset.X_val)
     p_test = predict_onnx(session, dataset.X_test)
     scores = evaluate((p_val, dataset.y_val), (p_test, dataset.y_test))
     if dataset.test_human.any():
         human = dataset.test_human
-        scores["test_human_accuracy"] = float(
-            np.mean(np.argmax(p_test[human], axis=1) == dataset.y_test[human])
-        )
+        scores["test_human_accuracy"] = accuracy(p_test[human], dataset.y_test[human])
     scores["onnx_max_abs_diff"] = max_diff
     scores["train_seconds"] = time.perf_counter() - started
     key, sha256 = store.put_artifact(family, config.config_id, onnx_bytes)
@@ -247,14 +246,7 @@ def _run(
             metrics.TRAINING_RUNS.labels(family, alias, "success").inc()
             metrics.TRAINING_DURATION.labels(family).observe(time.perf_counter() - began)
             _record_version(database, family, cycle_id, entry)
-            result.models.setdefault(family, {})[alias] = {
-                k: entry[k] for k in ("config_id", "run_id", "version", "sha256", "artifact")
-            } | {
-                "metrics": {
-                    k: entry["metrics"][k]
-                    for k in ("val_accuracy", "test_accuracy", "test_log_loss")
-                }
-            }
+            result.models.setdefault(family, {})[alias] = _announcement(entry)
     result.status = "failure" if not result.models else "partial" if failures else "success"
     result.duration_seconds = time.perf_counter() - started
     with write_transaction(database) as connection:
@@ -271,6 +263,12 @@ def _run(
         )
     metrics.TRAINING_CYCLES.labels(result.status).inc()
     return result
+
+
+def _announcement(entry: dict[str, Any]) -> dict[str, Any]:
+    """A model's entry in training.completed: its identity and three headline metrics."""
+    headline = {key: entry["metrics"][key] for key in _HEADLINE_METRICS}
+    return {key: entry[key] for key in _ANNOUNCED} | {"metrics": headline}
 
 
 def _record_version(database: Engine, family: str, cycle_id: str, entry: dict[str, Any]) -> None:
