@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rpsquest.game.bots import NoModels, Situation, decide
-from rpsquest.game.gambits import GAMBIT_ROUNDS, choose_gambit, gambit_moves
-from rpsquest.game.legacy import LEGACY_BOTS, simulated_player_move
-from rpsquest.game.policies import LEGACY_FAMILY
+from rpsquest.game.gambits import GAMBIT_ROUNDS
+from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import Move, PlayedRound, round_points, score_round
+from rpsquest.game.selfplay import play_match
 
 CorpusSource = Literal["human", "simulated"]
 
@@ -122,24 +121,8 @@ def human_corpus(data_dir: Path) -> tuple[CorpusGame, ...]:
 
 def _simulated_game(player: str, policy: str, game_id: str) -> CorpusGame:
     """One game of legacy bot `player` (as the user) against legacy policy `policy`."""
-    opening = gambit_moves(choose_gambit(BOOTSTRAP_SECRET, game_id), game_id)
-    models = NoModels()
-    history: list[PlayedRound] = []
-    user_score = bot_score = 0.0
-    while True:
-        round_no = len(history) + 1
-        points = round_points(game_id, round_no)
-        # Legacy policies never read the feature vector; training rebuilds it from the rounds.
-        situation = Situation(
-            game_id, policy, LEGACY_FAMILY, None, False, opening, history, points, round_no, ()
-        )
-        bot = decide(situation, BOOTSTRAP_SECRET, models).move
-        user = simulated_player_move(player, game_id, history, points)
-        scored = score_round(user, bot, points, user_score, bot_score)
-        user_score, bot_score = scored.user_score, scored.bot_score
-        history.append(PlayedRound(round_no, user, bot, points, user_score, bot_score))
-        if scored.finished:
-            return CorpusGame(game_id, "simulated", tuple(history), True)
+    rounds = play_match(game_id, player, policy, BOOTSTRAP_SECRET)
+    return CorpusGame(game_id, "simulated", rounds, True)
 
 
 def play_simulated_corpus() -> tuple[CorpusGame, ...]:
