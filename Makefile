@@ -27,6 +27,14 @@ up: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m pytest
 
+## Train all 12 models once now (python -m rpsquest.train --force)
+train: $(INSTALLED)
+	$(PY) -m rpsquest.train --force
+
+## Report every alias's model: held-out human accuracy, log loss, win rate against each legacy bot
+eval: $(INSTALLED)
+	$(PY) -m rpsquest.evaluate
+
 ## Lint and check formatting
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check shared functions tests
@@ -36,4 +44,4 @@ lint: $(INSTALLED)
 clean:
 	rm -rf var $(VENV)
 
-.PHONY: help install up test lint clean
+.PHONY: help install up test train eval lint clean

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -24,19 +27,39 @@ SMALLER = {
 
 
 @pytest.fixture
-def trainer(launch, tmp_path):
+def project_env(tmp_path):
+    """A project under tmp_path with the smaller configs and a small bootstrap corpus."""
     document = json.loads((REPO / "configs" / "model_configs.json").read_text())
     for config in document["configs"].values():
         config.update(SMALLER[config["family"]])
     configs = tmp_path / "configs.json"
     configs.write_text(json.dumps(document))
-    return launch(
-        "train",
-        RPS_DATABASE_URL=f"sqlite:///{tmp_path / 'rps.db'}",
-        RPS_MODEL_CONFIGS=str(configs),
-        RPS_TRAIN_BOOTSTRAP_ROUNDS="1500",
-        RPS_HUMAN_DATA_DIR=str(REPO.parent / "shared" / "data" / "human-rps"),
+    return {
+        "RPS_PROJECT_DIR": str(tmp_path),
+        "RPS_DATABASE_URL": f"sqlite:///{tmp_path / 'rps.db'}",
+        "RPS_MODEL_CONFIGS": str(configs),
+        "RPS_TRAIN_BOOTSTRAP_ROUNDS": "1500",
+        "RPS_HUMAN_DATA_DIR": str(REPO.parent / "shared" / "data" / "human-rps"),
+    }
+
+
+@pytest.fixture
+def trainer(launch, project_env):
+    return launch("train", **project_env)
+
+
+def run_cli(module, *args, env):
+    """Run `python -m module` as an operator would; returns its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_a_training_request_registers_twelve_models_and_replies_once(trainer, tmp_path):
@@ -66,6 +89,26 @@ def test_a_training_request_registers_twelve_models_and_replies_once(trainer, tm
     assert duplicate.status_code == 200
     assert duplicate.content == response.content
     assert duplicate.headers["ce-id"] == response.headers["ce-id"]
+
+
+def test_the_evaluation_report_and_sweep_cover_the_trained_models(trainer, project_env):
+    request = new_event("admin", TRAINING_REQUESTED, {"force": True}, "test", "req-2")
+    headers, body = to_binary(request)
+    assert requests.post(trainer.url, data=body, headers=headers, timeout=300).ok
+
+    report = run_cli("rpsquest.evaluate", "--games", "2", env=project_env)
+    sweep = run_cli("rpsquest.sweep", "--configs", "mn_c06", "mn_default", env=project_env)
+
+    rows = [line for line in report.splitlines() if "│" in line and "family" not in line]
+    assert len(rows) == 12
+    for family, alias in zip(
+        ["feedforward"] * 4 + ["xgboost"] * 4 + ["logistic"] * 4,
+        ["Production", "B", "shadow1", "shadow2"] * 3,
+        strict=True,
+    ):
+        assert any(family in row and f" {alias} " in row for row in rows)
+    assert "mn_default" in sweep
+    assert "mn_c06" in sweep
 
 
 @pytest.mark.parametrize("encode", [to_binary, to_structured])

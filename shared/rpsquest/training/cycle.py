@@ -81,11 +81,17 @@ def lineage_configs(database: Engine, configs: ModelConfigs) -> dict[str, dict[s
     }
 
 
-def _has_versions(database: Engine, lineages: dict[str, dict[str, ModelConfig]]) -> bool:
+def newest_versions(database: Engine) -> dict[tuple[str, str], dict[str, Any]]:
+    """The newest model_versions row of each (family, config_id) lineage."""
     with read_connection(database) as connection:
-        stored = set(
-            connection.execute(select(model_versions.c.family, model_versions.c.config_id)).all()
-        )
+        rows = connection.execute(
+            select(model_versions).order_by(model_versions.c.version)
+        ).mappings()
+        return {(row["family"], row["config_id"]): dict(row) for row in rows}
+
+
+def _has_versions(database: Engine, lineages: dict[str, dict[str, ModelConfig]]) -> bool:
+    stored = newest_versions(database)
     return all(
         (family, config.config_id) in stored
         for family, aliases in lineages.items()

@@ -1,0 +1,106 @@
+"""The evaluation report: every alias's current model on held-out human play and in matches
+against each legacy bot, played in-process through the EV policy (`make eval`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+from sqlalchemy import Engine
+
+from rpsquest.config import Settings
+from rpsquest.game.bots import AliasPrediction
+from rpsquest.game.legacy import LEGACY_BOTS
+from rpsquest.game.policies import FAMILIES
+from rpsquest.game.rules import match_winner
+from rpsquest.game.selfplay import play_match
+from rpsquest.models import ModelConfigs
+from rpsquest.models.export import create_session, predict_onnx
+from rpsquest.modelstore import ModelStore
+from rpsquest.training.cycle import lineage_configs, newest_versions
+from rpsquest.training.dataset import build_dataset
+from rpsquest.training.evaluation import accuracy, log_loss
+
+EVAL_SECRET = "rps-quest-eval"
+
+
+@dataclass(frozen=True)
+class OneModel:
+    """A model bank holding a single alias's model, so the EV policy can play with it."""
+
+    alias: str
+    version: int
+    session: ort.InferenceSession
+
+    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, AliasPrediction]:
+        p_rock, p_paper, p_scissors = predict_onnx(self.session, np.asarray([features]))[0]
+        probabilities = (float(p_rock), float(p_paper), float(p_scissors))
+        return {self.alias: AliasPrediction(self.alias, self.version, None, probabilities)}
+
+    def assignment_id(self, family: str, alias: str) -> int | None:
+        return None
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    family: str
+    alias: str
+    config_id: str
+    version: int
+    human_rows: int
+    human_accuracy: float | None
+    human_log_loss: float | None
+    bot_win_rates: Mapping[str, float]  # legacy player -> share of matches the ML bot won
+
+
+def bot_win_rates(
+    policy: str, family: str, model: OneModel, games_per_bot: int
+) -> dict[str, float]:
+    """Matches to 10 against each legacy bot as the player; a tie is a match the bot did not win."""
+    rates = {}
+    for player in LEGACY_BOTS:
+        wins = 0
+        for k in range(games_per_bot):
+            game_id = f"eval:{family}:{model.alias}:{player}:{k}"
+            last = play_match(game_id, player, policy, EVAL_SECRET, model, model.alias)[-1]
+            wins += match_winner(last.user_score, last.bot_score) == "bot"
+        rates[player] = wins / games_per_bot
+    return rates
+
+
+def evaluate_aliases(
+    settings: Settings,
+    database: Engine,
+    store: ModelStore,
+    configs: ModelConfigs,
+    games_per_bot: int,
+) -> list[ModelReport]:
+    """One report per family and alias that has a trained model, in canonical order."""
+    lineages = lineage_configs(database, configs)
+    versions = newest_versions(database)
+    dataset = build_dataset(database, settings)
+    human = dataset.test_human
+    reports = []
+    for family in FAMILIES:
+        for alias, config in lineages[family.name].items():
+            row = versions.get((family.name, config.config_id))
+            if row is None:
+                continue
+            model = OneModel(alias, row["version"], create_session(store.read(row["artifact"])))
+            p_human = predict_onnx(model.session, dataset.X_test[human]) if human.any() else None
+            y_human = dataset.y_test[human]
+            reports.append(
+                ModelReport(
+                    family=family.name,
+                    alias=alias,
+                    config_id=config.config_id,
+                    version=row["version"],
+                    human_rows=int(human.sum()),
+                    human_accuracy=None if p_human is None else accuracy(p_human, y_human),
+                    human_log_loss=None if p_human is None else log_loss(p_human, y_human),
+                    bot_win_rates=bot_win_rates(family.policy, family.name, model, games_per_bot),
+                )
+            )
+    return reports

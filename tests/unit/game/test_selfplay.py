@@ -1,0 +1,44 @@
+import pytest
+
+from rpsquest.game.bots import AliasPrediction
+from rpsquest.game.rules import match_winner
+from rpsquest.game.selfplay import play_match
+
+
+class Prophet:
+    """A model bank that always predicts the same probabilities for one alias."""
+
+    def __init__(self, alias, probabilities):
+        self.alias = alias
+        self.probabilities = probabilities
+        self.calls = 0
+
+    def predict(self, family, features):
+        assert len(features) == 50
+        self.calls += 1
+        return {self.alias: AliasPrediction(self.alias, 1, None, self.probabilities)}
+
+    def assignment_id(self, family, alias):
+        return None
+
+
+@pytest.mark.parametrize("policy", ["brian", "forrest", "logan", "ace", "hal"])
+def test_a_match_is_played_to_the_finish(policy):
+    rounds = play_match("m-1", "edd", policy, "secret")
+
+    last = rounds[-1]
+    assert match_winner(last.user_score, last.bot_score) is not None
+    assert [r.round_no for r in rounds] == list(range(1, len(rounds) + 1))
+
+
+def test_an_ml_policy_acts_through_the_given_alias_after_the_gambit():
+    bank = Prophet("B", (0.9, 0.05, 0.05))
+
+    rounds = play_match("m-2", "cal", "brian", "secret", bank, alias="B")
+
+    assert bank.calls == len(rounds) - 3
+    assert {r.bot_move for r in rounds[3:]} == {"paper"}  # EV against a near-certain rock
+
+
+def test_matches_are_reproducible():
+    assert play_match("m-3", "dan", "gus", "s") == play_match("m-3", "dan", "gus", "s")
