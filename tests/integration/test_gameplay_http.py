@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from cloudevents.conversion import to_binary
 
+from rpsquest.events import TRAINING_REQUESTED, new_event
 from rpsquest.game.legacy import simulated_player_move
 from rpsquest.game.rules import PlayedRound, RoundPoints
 from tests.integration.conftest import ADMIN_TOKEN
@@ -256,3 +259,24 @@ def test_a_locked_database_answers_503_and_loses_nothing(launch, tmp_path):
 
     assert_error(blocked, 503, "unavailable")
     assert move(play, game).json()["round"] == 2
+
+
+def _start_body():
+    return {"Content-Type": "application/json"}, json.dumps({"policy": "ace"})
+
+
+def _training_request():
+    return to_binary(new_event("admin", TRAINING_REQUESTED, {"force": True}, "test"))
+
+
+@pytest.mark.parametrize(
+    ("function", "request_for"), [("start_game", _start_body), ("train", _training_request)]
+)
+def test_an_unreachable_database_is_a_transient_503_not_a_crash(launch, function, request_for):
+    nowhere = "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=1"
+    server = launch(function, RPS_DATABASE_URL=nowhere)
+    headers, body = request_for()
+
+    response = requests.post(server.url, data=body, headers=headers, timeout=30)
+
+    assert_error(response, 503, "unavailable")

@@ -84,6 +84,13 @@ def _current_revision(connection: Connection) -> str | None:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision, once, even when several processes start together."""
+    try:
+        _upgrade(engine)
+    except OperationalError as exc:
+        raise Unavailable("The game store is unreachable; try again.") from exc
+
+
+def _upgrade(engine: Engine) -> None:
     with engine.connect() as connection:
         head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
         if _current_revision(connection) == head:
