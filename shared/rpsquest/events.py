@@ -131,7 +131,7 @@ def deliver(
         metrics.EVENTS.labels(function, event.type, "duplicate").inc()
         if claim.state == "busy":
             raise Busy("This event is being processed; retry later.")
-        return event_response(deserialise(claim.reply)) if claim.reply else Response(status=202)
+        return event_response(deserialise(claim.reply)) if claim.reply else Response(status=200)
     try:
         reply = process(event)
     except BaseException:
@@ -140,7 +140,7 @@ def deliver(
         raise
     finish_event(database, function, event.source, event.id, serialise(reply) if reply else None)
     metrics.EVENTS.labels(function, event.type, "processed").inc()
-    return event_response(reply) if reply else Response(status=202)
+    return event_response(reply) if reply else Response(status=200)
 
 
 def send(sink_url: str, event: CloudEvent) -> None:

@@ -89,6 +89,14 @@ def test_a_training_request_registers_twelve_models_and_replies_once(trainer, tm
     assert duplicate.status_code == 200
     assert duplicate.content == response.content
     assert duplicate.headers["ce-id"] == response.headers["ce-id"]
+    metrics = requests.get(trainer.url + "metrics", timeout=10).text
+    assert 'rps_training_runs_total{alias="B",family="xgboost",status="success"} 1.0' in metrics
+    assert 'rps_training_cycles_total{status="success"} 1.0' in metrics
+    assert 'rps_training_duration_seconds_count{family="logistic"} 4.0' in metrics
+    assert (
+        'rps_events_total{function="train",outcome="duplicate",'
+        'type="io.rpsquest.training.requested"} 1.0'
+    ) in metrics
 
 
 def test_the_evaluation_report_and_sweep_cover_the_trained_models(trainer, project_env):
