@@ -77,3 +77,11 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def trained_cycle(tmp_path_factory: pytest.TempPathFactory):
+    """Twelve small models trained once per test session (see tests/training_fixture.py)."""
+    from tests.training_fixture import train_cycle
+
+    return train_cycle(tmp_path_factory.mktemp("trained"))

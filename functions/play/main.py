@@ -5,18 +5,28 @@ import functools
 import functions_framework
 from flask import Request, Response
 
-from rpsquest import web
+from rpsquest import events, web
 from rpsquest.api import PlayRequest
 from rpsquest.config import Settings
 from rpsquest.game.engine import Engine
+from rpsquest.serving import ServingModels
 
 SETTINGS = Settings.from_env()
+MODELS = ServingModels(SETTINGS)
 
 
 @functools.cache
 def engine() -> Engine:
     """Built on first use, once per instance."""
-    return Engine.open(SETTINGS)
+    return Engine.open(SETTINGS, MODELS)
+
+
+def _play_or_hint(request: Request) -> Response | tuple[dict, int]:
+    if events.is_cloudevent(request):  # model.promoted: re-read the manifest, trust nothing else
+        events.parse_event(request, [events.MODEL_PROMOTED])
+        MODELS.on_promoted()
+        return Response(status=200)
+    return _play(request)
 
 
 def _play(request: Request) -> tuple[dict, int]:
@@ -24,8 +34,21 @@ def _play(request: Request) -> tuple[dict, int]:
     return engine().play_round(move), 200
 
 
+def _reload(_request: Request) -> tuple[dict, int]:
+    MODELS.check_manifest("admin", force=True)
+    return MODELS.status(), 200
+
+
 SERVICE = web.Service(
-    "play", SETTINGS, [web.Route("POST", "/", _play), web.Route("POST", "/play", _play)]
+    "play",
+    SETTINGS,
+    [
+        web.Route("POST", "/", _play_or_hint),
+        web.Route("POST", "/play", _play),
+        web.Route("GET", "/models", lambda _r: (MODELS.status(), 200), "admin"),
+        web.Route("POST", "/reload", _reload, "admin"),
+    ],
+    health_extra=lambda: {"manifest_version": MODELS.manifest_version},
 )
 
 

@@ -9,6 +9,7 @@ from rpsquest import web
 from rpsquest.api import StartGameRequest
 from rpsquest.config import Settings
 from rpsquest.game.engine import Engine
+from rpsquest.serving import ServingModels
 
 SETTINGS = Settings.from_env()
 
@@ -16,7 +17,7 @@ SETTINGS = Settings.from_env()
 @functools.cache
 def engine() -> Engine:
     """Built on first use, once per instance."""
-    return Engine.open(SETTINGS)
+    return Engine.open(SETTINGS, ServingModels(SETTINGS))  # reads the manifest only
 
 
 def _start(request: Request) -> tuple[dict, int]:

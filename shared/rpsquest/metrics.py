@@ -11,6 +11,7 @@ import itertools
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -64,6 +65,36 @@ MODEL_FALLBACKS = Counter(
     ["family", "alias", "reason"],
     registry=REGISTRY,
 )
+PREDICTIONS = Counter(
+    "rps_predictions_total",
+    "Alias predictions of the user's move, by whether they came true.",
+    ["family", "alias", "correct"],
+    registry=REGISTRY,
+)
+PREDICTION_LATENCY = Histogram(
+    "rps_prediction_latency_seconds",
+    "Time of one ONNX run.",
+    ["family"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+    registry=REGISTRY,
+)
+MODEL_RELOADS = Counter(
+    "rps_model_reloads_total",
+    "Model (re)loads, by what triggered them and how they ended.",
+    ["trigger", "outcome"],
+    registry=REGISTRY,
+)
+MODEL_LOADED = Gauge(
+    "rps_model_loaded_info",
+    "1 for each model this instance serves.",
+    ["family", "alias", "version", "config_id"],
+    registry=REGISTRY,
+)
+MANIFEST_VERSION = Gauge(
+    "rps_manifest_version",
+    "The serving manifest version this instance follows.",
+    registry=REGISTRY,
+)
 EVENTS = Counter(
     "rps_events_total",
     "CloudEvents handled, by outcome (processed, duplicate, busy, rejected, failed, sent).",
@@ -114,6 +145,14 @@ def _initialise() -> None:
         ROUNDS_PLAYED.labels(bot, LEGACY_FAMILY, NO_ALIAS, phase, result)
     for f, alias, reason in itertools.product(FAMILIES, ACTING_ALIASES, FALLBACK_REASONS):
         MODEL_FALLBACKS.labels(f.name, alias, reason)
+    for f, alias, correct in itertools.product(FAMILIES, ALIASES, ("true", "false")):
+        PREDICTIONS.labels(f.name, alias, correct)
+    for f in FAMILIES:
+        PREDICTION_LATENCY.labels(f.name)
+    for trigger, outcome in itertools.product(
+        ("startup", "event", "poll", "admin"), ("loaded", "unchanged", "failed")
+    ):
+        MODEL_RELOADS.labels(trigger, outcome)
     for f, alias, status in itertools.product(FAMILIES, ALIASES, ("success", "failure")):
         TRAINING_RUNS.labels(f.name, alias, status)
     for status in ("success", "partial", "failure", "skipped"):

@@ -6,17 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select
 
 from rpsquest.config import Settings
 from rpsquest.features import PROBE_VECTOR
-from rpsquest.models import ALIASES, FAMILIES, ModelConfigs, parse_configs
+from rpsquest.models import ALIASES, FAMILIES
 from rpsquest.models.export import create_session, predict_onnx
 from rpsquest.modelstore import ArtifactMissing, FolderStore, open_store
 from rpsquest.registry import (
@@ -28,88 +26,16 @@ from rpsquest.registry import (
     serving_models,
     set_aliases,
 )
-from rpsquest.store.database import migrate, open_engine
-from rpsquest.store.schema import model_versions
-from rpsquest.training.cycle import run_cycle
-from tests.conftest import REPO
+from tests.training_fixture import Cycle, project_settings, smaller_configs
 
 pytestmark = pytest.mark.slow
 
-# The repo's configs and starting assignment with smaller capacities: twelve models in seconds.
-SMALLER = {
-    "feedforward": {"hidden": [16, 8], "max_epochs": 5, "patience": 2},
-    "xgboost": {"n_estimators": 20},
-    "logistic": {},
-}
 PROBE_TOLERANCE = 1e-4
 
 
-@dataclass(frozen=True)
-class Cycle:
-    """A finished training cycle: its project folder, id, alias-table rows and MLflow runs."""
-
-    project: Path
-    cycle_id: str
-    rows: list[dict[str, Any]]
-    runs: dict[tuple[str, str], str]
-    parity: dict[tuple[str, str], float]
-
-
-def _configs() -> ModelConfigs:
-    document = json.loads((REPO / "configs" / "model_configs.json").read_text())
-    for config in document["configs"].values():
-        config.update(SMALLER[config["family"]])
-    return parse_configs(document)
-
-
-def _settings(project: Path) -> Settings:
-    return Settings.from_env(
-        {
-            "RPS_PROJECT_DIR": str(project),
-            "RPS_TRAIN_BOOTSTRAP_ROUNDS": "1500",
-            "RPS_HUMAN_DATA_DIR": str(REPO.parent / "shared" / "data" / "human-rps"),
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory: pytest.TempPathFactory) -> Cycle:
-    """One real training cycle on a young store: bootstrap data, twelve models with the §7.2
-    starting configs (smaller), each exported, parity-checked, stored and registered."""
-    project = tmp_path_factory.mktemp("project")
-    settings = _settings(project)
-    database = open_engine(settings.database_url)
-    migrate(database)
-
-    result = run_cycle(settings, database, open_store(settings.model_store), _configs(), force=True)
-
-    assert result is not None
-    assert result.status == "success"
-    with database.connect() as connection:
-        stored = {
-            (row["family"], row["version"]): row
-            for row in connection.execute(select(model_versions)).mappings()
-        }
-    database.dispose()
-    rows, runs, parity = [], {}, {}
-    for family, aliases in result.models.items():
-        for alias, entry in aliases.items():
-            version = stored[family, entry["version"]]
-            runs[family, alias] = entry["run_id"]
-            parity[family, alias] = json.loads(version["metrics"])["onnx_max_abs_diff"]
-            rows.append(
-                {
-                    "family": family,
-                    "alias": alias,
-                    "version": entry["version"],
-                    "config_id": entry["config_id"],
-                    "assignment_id": len(rows) + 1,
-                    "artifact": entry["artifact"],
-                    "sha256": entry["sha256"],
-                    "probe": version["probe"],
-                }
-            )
-    return Cycle(project, result.cycle_id, rows, runs, parity)
+@pytest.fixture
+def cycle(trained_cycle: Cycle) -> Cycle:
+    return trained_cycle
 
 
 @pytest.fixture
@@ -117,7 +43,7 @@ def copied(cycle: Cycle, tmp_path: Path) -> tuple[Settings, FolderStore]:
     """A private copy of the cycle's MLflow database and model store, so a test may move
     aliases without touching the others."""
     shutil.copytree(cycle.project / "var", tmp_path / "var")
-    settings = _settings(tmp_path)
+    settings = project_settings(tmp_path)
     store = open_store(settings.model_store)
     assert isinstance(store, FolderStore)
     return settings, store
@@ -149,7 +75,7 @@ def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, c
     assert manifest["created_at"].endswith("Z")
     assert manifest["ledger_ids"] == [1, 2, 3]
     assert sum(len(aliases) for aliases in manifest["models"].values()) == 12
-    configs = _configs()
+    configs = smaller_configs()
     for family, aliases in manifest["models"].items():
         for alias, entry in aliases.items():
             assert entry["config_id"] == configs.bootstrap_assignment[family][alias]
@@ -162,7 +88,7 @@ def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, c
 
 
 def test_a_run_records_what_the_spec_asks(cycle):
-    settings = _settings(cycle.project)
+    settings = project_settings(cycle.project)
     client = connect(settings)
     run = client.get_run(cycle.runs["xgboost", "B"])
 
@@ -195,7 +121,7 @@ def test_a_run_records_what_the_spec_asks(cycle):
 
 
 def test_training_registers_versions_without_moving_aliases(cycle):
-    assert current_aliases(_settings(cycle.project)) == {family: {} for family in FAMILIES}
+    assert current_aliases(project_settings(cycle.project)) == {family: {} for family in FAMILIES}
 
 
 def test_publishing_the_same_table_again_changes_nothing(cycle, copied):

@@ -11,7 +11,7 @@ from typing import Protocol
 from rpsquest.game.gambits import GAMBIT_ROUNDS, keyed_int, keyed_unit
 from rpsquest.game.legacy import legacy_move, seen_by_bot
 from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, ev_move
-from rpsquest.game.rules import Move, PlayedRound, RoundPoints
+from rpsquest.game.rules import MOVES, Move, PlayedRound, RoundPoints
 
 _SUM_TOLERANCE = 1e-3
 
@@ -31,11 +31,21 @@ class AliasPrediction:
     assignment_id: int | None
     probabilities: tuple[float, float, float]
 
+    @property
+    def predicted(self) -> Move:
+        """The most likely user move; ties go to the canonical order."""
+        return MOVES[max(range(3), key=self.probabilities.__getitem__)]
+
+
+Answer = AliasPrediction | ModelUnavailable
+
 
 class ModelBank(Protocol):
     """What serving offers the game: the four aliases' predictions for one feature vector."""
 
-    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, AliasPrediction]: ...
+    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, Answer]:
+        """Each alias's prediction, or its failure; raises ModelUnavailable if none can answer."""
+        ...
 
     def assignment_id(self, family: str, alias: str) -> int | None: ...
 
@@ -43,7 +53,7 @@ class ModelBank(Protocol):
 class NoModels:
     """The model bank before any model exists: every ML round falls back."""
 
-    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, AliasPrediction]:
+    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, Answer]:
         raise ModelUnavailable("not_loaded")
 
     def assignment_id(self, family: str, alias: str) -> int | None:
@@ -101,16 +111,22 @@ def decide(situation: Situation, secret: str, models: ModelBank) -> Decision:
     if situation.family == LEGACY_FAMILY:
         return Decision(_legacy(situation.policy, situation, secret), "legacy")
     try:
-        predictions = models.predict(situation.family, situation.features)
+        answers = models.predict(situation.family, situation.features)
     except ModelUnavailable as exc:
-        predictions, reason = {}, exc.reason
-    else:
-        reason = "not_loaded"
-    valid = [p for p in predictions.values() if _valid(p.probabilities)]
+        answers = {situation.alias or "": exc}
+    valid = [
+        a for a in answers.values() if isinstance(a, AliasPrediction) and _valid(a.probabilities)
+    ]
     acting = next((p for p in valid if p.alias == situation.alias), None)
     if acting is None:
-        if situation.alias in predictions:
-            reason = "invalid_output"
+        answer = answers.get(situation.alias or "")
+        reason = (
+            answer.reason
+            if isinstance(answer, ModelUnavailable)
+            else "not_loaded"
+            if answer is None
+            else "invalid_output"
+        )
         fallback = FAMILY_BY_POLICY[situation.policy].fallback_bot
         move = _legacy(fallback, situation, secret)
         return Decision(move, "fallback", predictions=valid, fallback_reason=reason)

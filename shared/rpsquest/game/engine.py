@@ -218,6 +218,9 @@ class Engine:
     def _count(game: GameRecord, played: RoundRecord, decision: Decision) -> None:
         policy, family, alias = _metric_labels(game)
         metrics.ROUNDS_PLAYED.labels(policy, family, alias, played.phase, played.result).inc()
+        for p in decision.predictions:
+            correct = "true" if p.predicted == played.user_move else "false"
+            metrics.PREDICTIONS.labels(family, p.alias, correct).inc()
         if decision.fallback_reason:
             metrics.MODEL_FALLBACKS.labels(family, alias, decision.fallback_reason).inc()
         if game.winner:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, insert, select, update
 
 from rpsquest.game.bots import AliasPrediction
-from rpsquest.game.rules import MOVES, Move, PlayedRound, RoundPoints, Winner
+from rpsquest.game.rules import Move, PlayedRound, RoundPoints, Winner
 from rpsquest.store.schema import games, predictions, rounds
 
 
@@ -135,7 +135,6 @@ def record_predictions(
     """Store every alias's prediction for the round; `correct` uses the canonical tie-break."""
     rows = []
     for p in made:
-        predicted = MOVES[max(range(3), key=p.probabilities.__getitem__)]
         rows.append(
             {
                 "game_id": played.game_id,
@@ -147,8 +146,8 @@ def record_predictions(
                 "p_rock": p.probabilities[0],
                 "p_paper": p.probabilities[1],
                 "p_scissors": p.probabilities[2],
-                "predicted": predicted,
-                "correct": predicted == played.user_move,
+                "predicted": p.predicted,
+                "correct": p.predicted == played.user_move,
             }
         )
     if rows:

@@ -1,0 +1,275 @@
+"""The models play serves (SPEC §8): the manifest, lazily loaded ONNX bundles per family, checks
+before a swap, cheap manifest polling and last-good fallback. Imports only the lean runtime."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rpsquest import FEATURE_CONTRACT, metrics
+from rpsquest.config import Settings
+from rpsquest.features import PROBE_VECTOR
+from rpsquest.game.bots import AliasPrediction, ModelUnavailable
+from rpsquest.game.policies import ALIASES, FAMILY_NAMES
+from rpsquest.modelstore import ModelStore, StoreError, open_store
+from rpsquest.store.games import utc_now
+
+log = logging.getLogger(__name__)
+
+PROBE_TOLERANCE = 1e-4
+RETRY_SECONDS = 30.0
+HINT_SECONDS = 1.0
+
+
+class LoadError(Exception):
+    """An artifact or manifest that must not be served."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    alias: str
+    version: int
+    config_id: str
+    assignment_id: int | None
+    sha256: str
+    loaded_at: str
+    session: Any  # onnxruntime.InferenceSession: thread-safe for concurrent runs
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A family's four aliases, loaded from one manifest version, swapped in as a whole."""
+
+    manifest_version: int
+    models: Mapping[str, LoadedModel]
+
+
+def _check_manifest(manifest: Any) -> dict[str, Any]:
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("manifest_version"), int):
+        raise LoadError("the manifest has no integer manifest_version")
+    if manifest.get("feature_contract") != FEATURE_CONTRACT:
+        raise LoadError(f"the manifest's feature contract is not {FEATURE_CONTRACT}")
+    if not isinstance(manifest.get("models"), dict):
+        raise LoadError("the manifest has no models")
+    return manifest
+
+
+class ServingModels:
+    """The play function's model bank. Thread-safe: gunicorn threads share one instance."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ModelStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._clock = clock
+        self._cache = settings.var_dir / "cache"
+        self._lock = threading.Lock()  # manifest state
+        self._family_locks = {family: threading.Lock() for family in FAMILY_NAMES}
+        self._manifest: dict[str, Any] | None = None
+        self._tag: str | None = None
+        self._next_check = 0.0
+        self._next_hint = 0.0
+        self._checked_at: str | None = None
+        self._bundles: dict[str, Bundle] = {}
+        self._retry_at: dict[str, float] = {}
+        self.last_error: str | None = None
+
+    @property
+    def store(self) -> ModelStore:
+        if self._store is None:
+            self._store = open_store(self.settings.model_store)
+        return self._store
+
+    @property
+    def manifest_version(self) -> int | None:
+        return self._manifest["manifest_version"] if self._manifest else None
+
+    # -- the manifest ---------------------------------------------------------------------
+
+    def _failed(self, message: str, trigger: str) -> None:
+        log.warning("model reload (%s) failed: %s", trigger, message)
+        self.last_error = message
+        metrics.MODEL_RELOADS.labels(trigger, "failed").inc()
+
+    def check_manifest(self, trigger: str = "poll", force: bool = False) -> bool:
+        """Read the manifest if its tag moved (or `force`); True when a newer one was taken."""
+        with self._lock:
+            now = self._clock()
+            if not force and now < self._next_check:
+                return False
+            self._next_check = now + self.settings.manifest_check_seconds
+            self._checked_at = utc_now()
+            try:
+                tag = self.store.manifest_tag()
+                if tag is not None and tag == self._tag and not force:
+                    return False
+                manifest = self.store.read_manifest()
+                if manifest is None:
+                    return False
+                manifest = _check_manifest(manifest)
+            except (StoreError, LoadError, OSError, ValueError) as exc:
+                self._next_check = now + RETRY_SECONDS
+                self._failed(str(exc), trigger)
+                return False
+            self._tag = tag
+            current = self.manifest_version
+            if current is not None and manifest["manifest_version"] <= current:
+                metrics.MODEL_RELOADS.labels(trigger, "unchanged").inc()
+                return False
+            self._manifest = manifest
+            self._retry_at.clear()
+            metrics.MANIFEST_VERSION.set(manifest["manifest_version"])
+        for family in list(self._bundles):  # refresh what this instance already serves
+            self._load(family, trigger)
+        return True
+
+    def on_promoted(self) -> None:
+        """model.promoted is only a hint to re-read the manifest, taken at most once a second."""
+        with self._lock:
+            now = self._clock()
+            if now < self._next_hint:
+                return
+            self._next_hint = now + HINT_SECONDS
+        self.check_manifest("event", force=True)
+
+    def assignment_id(self, family: str, alias: str) -> int | None:
+        self.check_manifest()
+        entry = (self._manifest or {}).get("models", {}).get(family, {}).get(alias)
+        return entry.get("assignment_id") if isinstance(entry, dict) else None
+
+    # -- loading --------------------------------------------------------------------------
+
+    def _artifact(self, key: str, sha256: str) -> bytes:
+        """The artifact's bytes via the local cache; its SHA-256 must match the manifest."""
+        cached = self._cache / f"{sha256}.onnx"
+        data = cached.read_bytes() if cached.is_file() else self.store.read(key)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            cached.unlink(missing_ok=True)
+            raise LoadError(f"{key} does not match its SHA-256 {sha256}")
+        if not cached.is_file():
+            self._cache.mkdir(parents=True, exist_ok=True)
+            temporary = cached.with_suffix(f".{threading.get_ident()}.tmp")
+            temporary.write_bytes(data)
+            temporary.replace(cached)
+        return data
+
+    def _load_model(self, alias: str, entry: Mapping[str, Any]) -> LoadedModel:
+        from rpsquest.models.export import create_session, predict_onnx
+
+        session = create_session(self._artifact(entry["artifact"], entry["sha256"]))
+        contract = session.get_modelmeta().custom_metadata_map.get("feature_contract")
+        if contract != FEATURE_CONTRACT:
+            raise LoadError(f"{entry['artifact']} was built for feature contract {contract}")
+        output = predict_onnx(session, [PROBE_VECTOR])[0]
+        if max(abs(float(a) - float(b)) for a, b in zip(output, entry["probe"], strict=True)) > (
+            PROBE_TOLERANCE
+        ):
+            raise LoadError(f"{entry['artifact']} answers the probe differently from training")
+        return LoadedModel(
+            alias,
+            int(entry["version"]),
+            str(entry["config_id"]),
+            entry.get("assignment_id"),
+            str(entry["sha256"]),
+            utc_now(),
+            session,
+        )
+
+    def _load(self, family: str, trigger: str) -> Bundle | None:
+        """Load all four aliases of the manifest or none; the last good bundle stays otherwise."""
+        with self._family_locks[family]:
+            manifest = self._manifest
+            current = self._bundles.get(family)
+            if manifest is None:
+                return current
+            if current and current.manifest_version == manifest["manifest_version"]:
+                return current
+            if self._clock() < self._retry_at.get(family, 0.0):
+                return current
+            entries = manifest["models"].get(family, {})
+            try:
+                models = {
+                    alias: self._load_model(alias, entries[alias])
+                    for alias in ALIASES
+                    if alias in entries
+                }
+            except Exception as exc:  # any bad artifact (onnxruntime has its own error types)
+                self._retry_at[family] = self._clock() + RETRY_SECONDS
+                self._failed(f"{family}: {type(exc).__name__}: {exc}", trigger)
+                return current
+            bundle = Bundle(manifest["manifest_version"], models)
+            self._bundles[family] = bundle
+            self._publish_loaded(family, current, bundle)
+            metrics.MODEL_RELOADS.labels(trigger, "loaded").inc()
+            return bundle
+
+    @staticmethod
+    def _publish_loaded(family: str, old: Bundle | None, new: Bundle) -> None:
+        for model in old.models.values() if old else ():
+            metrics.MODEL_LOADED.remove(family, model.alias, str(model.version), model.config_id)
+        for model in new.models.values():
+            metrics.MODEL_LOADED.labels(
+                family, model.alias, str(model.version), model.config_id
+            ).set(1)
+
+    # -- serving --------------------------------------------------------------------------
+
+    def predict(
+        self, family: str, features: Sequence[float]
+    ) -> Mapping[str, AliasPrediction | ModelUnavailable]:
+        """Every loaded alias's prediction; a failing alias answers with its failure instead."""
+        from rpsquest.models.export import predict_onnx
+
+        self.check_manifest()
+        bundle = self._bundles.get(family)
+        if bundle is None or (self._manifest and bundle.manifest_version != self.manifest_version):
+            bundle = self._load(family, "startup" if bundle is None else "poll")
+        if bundle is None:
+            reason = "load_failed" if family in self._retry_at else "not_loaded"
+            raise ModelUnavailable(reason)
+        answers: dict[str, AliasPrediction | ModelUnavailable] = {}
+        row = [list(features)]
+        for alias, model in bundle.models.items():
+            started = time.perf_counter()
+            try:
+                p_rock, p_paper, p_scissors = predict_onnx(model.session, row)[0]
+            except Exception as exc:  # a broken graph fails only its own alias
+                log.warning("%s/%s prediction failed: %s", family, alias, exc)
+                answers[alias] = ModelUnavailable("predict_error")
+                continue
+            finally:
+                metrics.PREDICTION_LATENCY.labels(family).observe(time.perf_counter() - started)
+            probabilities = (float(p_rock), float(p_paper), float(p_scissors))
+            answers[alias] = AliasPrediction(
+                alias, model.version, model.assignment_id, probabilities
+            )
+        return answers
+
+    def status(self) -> dict[str, Any]:
+        """What GET /models shows: this instance's manifest and loaded models."""
+        return {
+            "manifest_version": self.manifest_version,
+            "checked_at": self._checked_at,
+            "loaded": [
+                {
+                    "family": family,
+                    "alias": model.alias,
+                    "version": model.version,
+                    "config_id": model.config_id,
+                    "sha256": model.sha256,
+                    "loaded_at": model.loaded_at,
+                }
+                for family, bundle in sorted(self._bundles.items())
+                for model in bundle.models.values()
+            ],
+            "last_error": self.last_error,
+        }

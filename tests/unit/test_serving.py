@@ -1,0 +1,161 @@
+"""The play function's model bank against a real published store of twelve trained models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rpsquest.features import PROBE_VECTOR
+from rpsquest.game.bots import AliasPrediction, ModelUnavailable
+from rpsquest.modelstore import open_store
+from rpsquest.serving import ServingModels
+from tests.training_fixture import project_settings, publish_copy
+
+pytestmark = pytest.mark.slow
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def published(trained_cycle, tmp_path):
+    manifest = publish_copy(trained_cycle, tmp_path)
+    settings = project_settings(tmp_path)
+    return settings, open_store(settings.model_store), manifest
+
+
+def bank(settings, store):
+    clock = Clock()
+    return ServingModels(settings, store, clock), clock
+
+
+def republish(store, manifest, **changes):
+    """Write the next manifest version, as promote would."""
+    updated = {**manifest, "manifest_version": manifest["manifest_version"] + 1, **changes}
+    store.write_manifest(updated)
+    return updated
+
+
+def test_a_family_loads_lazily_and_all_four_aliases_answer(published):
+    settings, store, manifest = published
+    models, _ = bank(settings, store)
+
+    assert models.status()["loaded"] == []
+    answers = models.predict("xgboost", PROBE_VECTOR)
+
+    assert sorted(answers) == ["B", "Production", "shadow1", "shadow2"]
+    assert all(isinstance(a, AliasPrediction) for a in answers.values())
+    expected = manifest["models"]["xgboost"]["B"]
+    assert answers["B"].version == expected["version"]
+    assert answers["B"].probabilities == pytest.approx(expected["probe"], abs=1e-6)
+    assert {m["family"] for m in models.status()["loaded"]} == {"xgboost"}
+    assert (
+        models.assignment_id("logistic", "shadow1")
+        == (manifest["models"]["logistic"]["shadow1"]["assignment_id"])
+    )
+
+
+def test_no_manifest_means_not_loaded(make_settings):
+    models = ServingModels(make_settings())
+
+    with pytest.raises(ModelUnavailable) as raised:
+        models.predict("logistic", PROBE_VECTOR)
+
+    assert raised.value.reason == "not_loaded"
+
+
+def test_the_manifest_is_polled_at_most_every_few_seconds(published):
+    settings, store, manifest = published
+    models, clock = bank(settings, store)
+    models.predict("logistic", PROBE_VECTOR)
+    newer = republish(store, manifest)
+
+    clock.now = settings.manifest_check_seconds - 0.1
+    models.predict("logistic", PROBE_VECTOR)
+    before = models.manifest_version
+    clock.now = settings.manifest_check_seconds + 0.1
+    models.predict("logistic", PROBE_VECTOR)
+
+    assert before == manifest["manifest_version"]
+    assert models.manifest_version == newer["manifest_version"]
+
+
+def test_an_older_manifest_is_never_taken(published):
+    settings, store, manifest = published
+    models, _ = bank(settings, store)
+    models.check_manifest(force=True)
+
+    store.write_manifest({**manifest, "manifest_version": manifest["manifest_version"] - 1})
+
+    assert not models.check_manifest(force=True)
+    assert models.manifest_version == manifest["manifest_version"]
+
+
+@pytest.mark.parametrize("damage", ["bytes", "probe"])
+def test_a_bad_artifact_keeps_the_last_good_bundle(published, damage):
+    settings, store, manifest = published
+    models, clock = bank(settings, store)
+    good = models.predict("feedforward", PROBE_VECTOR)
+    entry = dict(manifest["models"]["feedforward"]["B"])
+    if damage == "bytes":
+        fake = "0" * 64
+        entry["sha256"], entry["artifact"] = fake, f"artifacts/feedforward/x/{fake}.onnx"
+        (store.root / entry["artifact"]).parent.mkdir(parents=True)
+        (store.root / entry["artifact"]).write_bytes(b"not an onnx graph")
+    else:
+        entry["probe"] = [0.9, 0.05, 0.05]
+    family = {**manifest["models"]["feedforward"], "B": entry}
+    republish(store, manifest, models={**manifest["models"], "feedforward": family})
+
+    models.check_manifest(force=True)
+    clock.now += 1
+    answers = models.predict("feedforward", PROBE_VECTOR)
+
+    assert answers["B"].version == good["B"].version
+    assert models.status()["last_error"]
+    assert {m["version"] for m in models.status()["loaded"]} == {a.version for a in good.values()}
+
+
+def test_a_corrupt_manifest_is_reported_and_ignored(published):
+    settings, store, _ = published
+    models, _ = bank(settings, store)
+    models.predict("logistic", PROBE_VECTOR)
+
+    (store.root / "manifest.json").write_text("{not json")
+
+    assert not models.check_manifest(force=True)
+    assert models.last_error
+    assert models.predict("logistic", PROBE_VECTOR)["Production"].probabilities
+
+
+def test_promoted_hints_are_taken_at_most_once_a_second(published):
+    settings, store, manifest = published
+    models, clock = bank(settings, store)
+    models.on_promoted()
+    newer = republish(store, manifest)
+
+    models.on_promoted()
+    unchanged = models.manifest_version
+    clock.now += 1.0
+    models.on_promoted()
+
+    assert unchanged == manifest["manifest_version"]
+    assert models.manifest_version == newer["manifest_version"]
+
+
+def test_artifacts_are_cached_by_hash(published):
+    settings, store, manifest = published
+    models, _ = bank(settings, store)
+
+    models.predict("logistic", PROBE_VECTOR)
+
+    cached = sorted(p.name for p in (settings.var_dir / "cache").iterdir())
+    expected = sorted(f"{e['sha256']}.onnx" for e in manifest["models"]["logistic"].values())
+    assert cached == expected
+    assert json.loads((store.root / "manifest.json").read_text()) == manifest
