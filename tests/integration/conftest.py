@@ -10,9 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
+from sqlalchemy import create_engine, select
 
 from rpsquest.local import Server, start_function, wait_healthy
+from rpsquest.store.schema import games, predictions, rounds
 from tests.conftest import BACKENDS, REPO, fresh_database
+from tests.training_fixture import project_env
 
 ADMIN_TOKEN = "integration-admin-token"
 Launcher = Callable[..., Server]
@@ -69,3 +73,45 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Platf
             "RPS_CORS_ORIGINS": "https://rps.example",
         }
         yield Platform(start("start_game", **env), start("play", port=play_port, **env), url)
+
+
+# Helpers for tests that play trained models over HTTP.
+
+
+def launch_platform(launch, project, **env):
+    settings_env = {**project_env(project), **env}
+    start_game = launch("start_game", **settings_env)
+    play = launch("play", **settings_env)
+    return start_game, play
+
+
+def play_rounds(start_game, play, n, policy="brian"):
+    game = requests.post(start_game.url, json={"policy": policy}, timeout=10).json()
+    body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": "rock"}
+    replies = [requests.post(play.url, json=body, timeout=30) for _ in range(n)]
+    assert all(r.status_code == 200 for r in replies), replies[-1].text
+    return game["game_id"], [r.json() for r in replies]
+
+
+def stored(project, game_id):
+    engine = create_engine(f"sqlite:///{project / 'var' / 'rps.db'}")
+    with engine.connect() as connection:
+        game = connection.execute(select(games).where(games.c.id == game_id)).mappings().one()
+        played = (
+            connection.execute(
+                select(rounds).where(rounds.c.game_id == game_id).order_by(rounds.c.round_no)
+            )
+            .mappings()
+            .all()
+        )
+        made = (
+            connection.execute(select(predictions).where(predictions.c.game_id == game_id))
+            .mappings()
+            .all()
+        )
+    engine.dispose()
+    return game, played, made
+
+
+def models_of(play):
+    return requests.get(play.url + "models", timeout=10).json()

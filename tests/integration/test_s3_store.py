@@ -18,6 +18,8 @@ import pytest
 from botocore.config import Config
 
 from rpsquest.modelstore import ModelStore, S3Store, StoreError, open_store
+from tests.integration.conftest import launch_platform, models_of, play_rounds, stored
+from tests.training_fixture import publish_copy
 from tests.unit.test_modelstore import MANIFEST, ONNX_A, StoreContract
 
 pytestmark = pytest.mark.integration
@@ -185,3 +187,35 @@ def test_a_missing_bucket_is_a_store_error(s3_env: S3Server):
 
     with pytest.raises(StoreError, match=r"cannot read manifest.json in s3://no-such-bucket/rps"):
         store.read_manifest()
+
+
+@pytest.mark.slow
+def test_play_serves_models_from_s3(s3_env, trained_cycle, launch, tmp_path):
+    manifest = publish_copy(trained_cycle, tmp_path)
+    location = f"s3://{BUCKET}/serving-{uuid.uuid4().hex[:8]}"
+    s3 = open_store(location)
+    for family, aliases in manifest["models"].items():
+        for entry in aliases.values():
+            s3.put_artifact(
+                family,
+                entry["config_id"],
+                open_store(tmp_path / "var" / "models").read(entry["artifact"]),
+            )
+    s3.write_manifest(manifest)
+    aws = {
+        name: os.environ[name]
+        for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+
+    start_game, play = launch_platform(
+        launch, tmp_path, RPS_MODEL_STORE=location, RPS_MANIFEST_CHECK_SECONDS="1", **aws
+    )
+    game_id, _ = play_rounds(start_game, play, 5, policy="logan")
+    s3.write_manifest({**manifest, "manifest_version": manifest["manifest_version"] + 1})
+    time.sleep(1.2)
+    play_rounds(start_game, play, 4, policy="logan")
+
+    _, played, made = stored(tmp_path, game_id)
+    assert [r["phase"] for r in played[3:]] == ["ml", "ml"]
+    assert len(made) == 8
+    assert models_of(play)["manifest_version"] == manifest["manifest_version"] + 1

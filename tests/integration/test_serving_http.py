@@ -10,13 +10,12 @@ import time
 import pytest
 import requests
 from cloudevents.conversion import to_binary
-from sqlalchemy import create_engine, select
 
 from rpsquest.events import MODEL_PROMOTED, new_event
 from rpsquest.modelstore import open_store
 from rpsquest.registry import publish
-from rpsquest.store.schema import games, predictions, rounds
 from tests.conftest import REPO
+from tests.integration.conftest import launch_platform, models_of, play_rounds, stored
 from tests.training_fixture import project_env, project_settings, publish_copy, swapped
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -26,45 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def project(trained_cycle, tmp_path):
     publish_copy(trained_cycle, tmp_path)
     return tmp_path
-
-
-def launch_platform(launch, project, **env):
-    settings_env = {**project_env(project), **env}
-    start_game = launch("start_game", **settings_env)
-    play = launch("play", **settings_env)
-    return start_game, play
-
-
-def play_rounds(start_game, play, n, policy="brian"):
-    game = requests.post(start_game.url, json={"policy": policy}, timeout=10).json()
-    body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": "rock"}
-    replies = [requests.post(play.url, json=body, timeout=30) for _ in range(n)]
-    assert all(r.status_code == 200 for r in replies), replies[-1].text
-    return game["game_id"], [r.json() for r in replies]
-
-
-def stored(project, game_id):
-    engine = create_engine(f"sqlite:///{project / 'var' / 'rps.db'}")
-    with engine.connect() as connection:
-        game = connection.execute(select(games).where(games.c.id == game_id)).mappings().one()
-        played = (
-            connection.execute(
-                select(rounds).where(rounds.c.game_id == game_id).order_by(rounds.c.round_no)
-            )
-            .mappings()
-            .all()
-        )
-        made = (
-            connection.execute(select(predictions).where(predictions.c.game_id == game_id))
-            .mappings()
-            .all()
-        )
-    engine.dispose()
-    return game, played, made
-
-
-def models_of(play):
-    return requests.get(play.url + "models", timeout=10).json()
 
 
 def test_ml_rounds_act_through_the_game_alias_and_store_every_alias(launch, project):
