@@ -211,6 +211,7 @@ def test_health_and_metrics(platform):
         "function": "play",
         "version": "0.1.0",
         "feature_contract": "rps50-v2",
+        "manifest_version": None,  # no model has been published in this store
     }
     assert metrics.status_code == 200
     text = metrics.text

@@ -22,16 +22,24 @@ from rpsquest.features import round_features
 from rpsquest.game.bots import Decision, ModelBank, NoModels, Situation, decide
 from rpsquest.game.gambits import choose_gambit, gambit_moves, keyed_unit
 from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, NO_ALIAS
-from rpsquest.game.rules import TARGET_SCORE, Move, match_winner, round_points, score_round
+from rpsquest.game.rules import (
+    TARGET_SCORE,
+    Move,
+    PlayedRound,
+    match_winner,
+    round_points,
+    score_round,
+)
 from rpsquest.store.database import migrate, open_engine, write_transaction
 from rpsquest.store.games import (
     GameRecord,
     RoundRecord,
-    game_rounds,
+    game_history,
     insert_game,
     lock_game,
     record_predictions,
     record_round,
+    stored_round,
     utc_now,
 )
 
@@ -145,9 +153,8 @@ class Engine:
                 raise GameNotFound("No game with that id.")
             if not hmac.compare_digest(game.token_sha256, _sha256(request.game_token)):
                 raise BadToken("The game token does not match this game.")
-            history = game_rounds(connection, game.id)
             if request.round is not None and request.round <= game.rounds_played:
-                stored = history[request.round - 1]
+                stored = stored_round(connection, game.id, request.round)
                 if stored.user_move != request.move:
                     raise RoundConflict(f"Round {request.round} was played with another move.")
                 return round_reply(stored)
@@ -156,15 +163,15 @@ class Engine:
             round_no = game.rounds_played + 1
             if request.round is not None and request.round != round_no:
                 raise RoundConflict(f"The next round is {round_no}, not {request.round}.")
+            history = game_history(connection, game.id)
             game, played, decision = self._play(connection, game, history, request.move)
         self._count(game, played, decision)
         return round_reply(played)
 
     def _play(
-        self, connection: Connection, game: GameRecord, stored: list[RoundRecord], move: Move
+        self, connection: Connection, game: GameRecord, history: list[PlayedRound], move: Move
     ) -> tuple[GameRecord, RoundRecord, Decision]:
         round_no = game.rounds_played + 1
-        history = [r.as_played() for r in stored]
         points = round_points(game.id, round_no)
         features = round_features(history, points, round_no, game.difficulty == "easy")
         situation = Situation(

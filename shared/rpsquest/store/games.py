@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from rpsquest.game.bots import AliasPrediction
 from rpsquest.game.rules import Move, PlayedRound, RoundPoints, Winner
@@ -75,57 +74,75 @@ class RoundRecord:
     def points(self) -> RoundPoints:
         return RoundPoints(self.rock_pts, self.paper_pts, self.scissors_pts)
 
-    def as_played(self) -> PlayedRound:
-        return PlayedRound(
-            self.round_no,
-            self.user_move,
-            self.bot_move,
-            self.points,
-            self.user_score,
-            self.bot_score,
-        )
 
-    @property
-    def feature_vector(self) -> list[float]:
-        return json.loads(self.features)
+# Statements are built once and take their values as parameters, so SQLAlchemy compiles each
+# once per process instead of keying a new statement on every round (the play hot path).
+_LOCK_GAME = select(games).where(games.c.id == bindparam("game_id")).with_for_update()
+_HISTORY = (
+    select(
+        rounds.c.round_no,
+        rounds.c.user_move,
+        rounds.c.bot_move,
+        rounds.c.rock_pts,
+        rounds.c.paper_pts,
+        rounds.c.scissors_pts,
+        rounds.c.user_score,
+        rounds.c.bot_score,
+    )
+    .where(rounds.c.game_id == bindparam("game_id"))
+    .order_by(rounds.c.round_no)
+)
+_STORED_ROUND = select(rounds).where(
+    rounds.c.game_id == bindparam("game_id"), rounds.c.round_no == bindparam("round_no")
+)
+_ADVANCE_GAME = update(games).where(games.c.id == bindparam("game_id"))
+
+
+def _columns(record: GameRecord | RoundRecord) -> dict[str, object]:
+    """The record as one row of values (dataclasses.asdict deep-copies, costly per round)."""
+    return {field.name: getattr(record, field.name) for field in fields(record)}
 
 
 def insert_game(connection: Connection, game: GameRecord) -> None:
-    connection.execute(insert(games).values(asdict(game)))
+    connection.execute(insert(games), _columns(game))
 
 
 def lock_game(connection: Connection, game_id: str) -> GameRecord | None:
     """Read a game row, locking it against concurrent plays (FOR UPDATE; SQLite locks the file)."""
-    row = (
-        connection.execute(select(games).where(games.c.id == game_id).with_for_update())
-        .mappings()
-        .first()
-    )
+    row = connection.execute(_LOCK_GAME, {"game_id": game_id}).mappings().first()
     return GameRecord(**row) if row else None
 
 
-def game_rounds(connection: Connection, game_id: str) -> list[RoundRecord]:
-    rows = connection.execute(
-        select(rounds).where(rounds.c.game_id == game_id).order_by(rounds.c.round_no)
-    ).mappings()
-    return [RoundRecord(**row) for row in rows]
+def game_history(connection: Connection, game_id: str) -> list[PlayedRound]:
+    """The game's rounds, oldest first, as the bot and the features see them."""
+    return [
+        PlayedRound(number, user, bot, RoundPoints(rock, paper, scissors), user_score, bot_score)
+        for number, user, bot, rock, paper, scissors, user_score, bot_score in connection.execute(
+            _HISTORY, {"game_id": game_id}
+        )
+    ]
+
+
+def stored_round(connection: Connection, game_id: str, round_no: int) -> RoundRecord:
+    row = connection.execute(_STORED_ROUND, {"game_id": game_id, "round_no": round_no})
+    return RoundRecord(**row.mappings().one())
 
 
 def record_round(connection: Connection, game: GameRecord, played: RoundRecord) -> None:
     """Insert the round and move the game's scores on; the key (game_id, round_no) is unique."""
-    connection.execute(insert(rounds).values(asdict(played)))
+    connection.execute(insert(rounds), _columns(played))
     connection.execute(
-        update(games)
-        .where(games.c.id == game.id)
-        .values(
-            rounds_played=played.round_no,
-            user_score=played.user_score,
-            bot_score=played.bot_score,
-            winner=game.winner,
-            finished_at=game.finished_at,
-            fallback_rounds=game.fallback_rounds,
-            mixed_assignment=game.mixed_assignment,
-        )
+        _ADVANCE_GAME,
+        {
+            "game_id": game.id,
+            "rounds_played": played.round_no,
+            "user_score": played.user_score,
+            "bot_score": played.bot_score,
+            "winner": game.winner,
+            "finished_at": game.finished_at,
+            "fallback_rounds": game.fallback_rounds,
+            "mixed_assignment": game.mixed_assignment,
+        },
     )
 
 

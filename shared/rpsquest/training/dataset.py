@@ -18,7 +18,7 @@ from rpsquest.features import N_FEATURES, round_features
 from rpsquest.game.gambits import GAMBIT_ROUNDS
 from rpsquest.game.rules import MOVES, PlayedRound
 from rpsquest.store.database import read_connection
-from rpsquest.store.games import game_rounds
+from rpsquest.store.games import game_history
 from rpsquest.store.schema import games, rounds, training_cycles
 from rpsquest.training.corpus import CorpusGame, human_corpus, simulated_corpus
 
@@ -175,7 +175,7 @@ def rebuild_game_features(connection: Connection, game_id: str) -> list[list[flo
     difficulty = connection.execute(
         select(games.c.difficulty).where(games.c.id == game_id)
     ).scalar_one()
-    history = [r.as_played() for r in game_rounds(connection, game_id)]
+    history = game_history(connection, game_id)
     return labelled_rows(history, difficulty == "easy")[0]
 
 

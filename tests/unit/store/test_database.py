@@ -110,3 +110,14 @@ def test_upgrading_keeps_every_stored_game(database_url):
         version = connection.execute(text("SELECT version_num FROM schema_version")).scalar()
     engine.dispose()
     assert (ids, version) == (["old"], "0002")
+
+
+def test_the_schema_head_constant_is_alembics_head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from rpsquest.store.database import SCHEMA_HEAD
+
+    config = Config()
+    config.set_main_option("script_location", "rpsquest.store:migrations")
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
