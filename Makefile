@@ -35,13 +35,18 @@ train: $(INSTALLED)
 eval: $(INSTALLED)
 	$(PY) -m rpsquest.evaluate
 
+## Serving benchmarks: play cold start vs heavy imports, peak RSS, warm throughput with wrk
+bench: $(INSTALLED)
+	command -v wrk >/dev/null || apt-get install -y -q wrk
+	$(PY) bench/serving.py
+
 ## Lint and check formatting
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check shared functions tests
-	$(VENV)/bin/ruff format --check shared functions tests
+	$(VENV)/bin/ruff check shared functions tests bench
+	$(VENV)/bin/ruff format --check shared functions tests bench
 
 ## Remove local state (var/) and the virtualenv
 clean:
 	rm -rf var $(VENV)
 
-.PHONY: help install up test train eval lint clean
+.PHONY: help install up test train eval bench lint clean
