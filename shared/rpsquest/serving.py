@@ -14,7 +14,7 @@ from typing import Any
 from rpsquest import FEATURE_CONTRACT, metrics
 from rpsquest.config import Settings
 from rpsquest.features import PROBE_VECTOR
-from rpsquest.game.bots import AliasPrediction, ModelUnavailable
+from rpsquest.game.bots import AliasPrediction, Answer, ModelUnavailable
 from rpsquest.game.policies import ALIASES, FAMILY_NAMES
 from rpsquest.modelstore import ModelStore, StoreError, open_store
 from rpsquest.store.games import utc_now
@@ -223,9 +223,7 @@ class ServingModels:
 
     # -- serving --------------------------------------------------------------------------
 
-    def predict(
-        self, family: str, features: Sequence[float]
-    ) -> Mapping[str, AliasPrediction | ModelUnavailable]:
+    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, Answer]:
         """Every loaded alias's prediction; a failing alias answers with its failure instead."""
         from rpsquest.models.export import predict_onnx
 
@@ -236,7 +234,7 @@ class ServingModels:
         if bundle is None:
             reason = "load_failed" if family in self._retry_at else "not_loaded"
             raise ModelUnavailable(reason)
-        answers: dict[str, AliasPrediction | ModelUnavailable] = {}
+        answers: dict[str, Answer] = {}
         row = [list(features)]
         for alias, model in bundle.models.items():
             started = time.perf_counter()
