@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -29,6 +30,21 @@ SCHEMA_HEAD = "0002"
 VERSION_TABLE = "schema_version"
 
 
+def _use_wal(dbapi_connection: sqlite3.Connection) -> None:
+    """WAL is a property of the file, set by its first connection. That switch needs the file
+    to itself and fails at once (no busy wait) while a sibling connection holds it, which only
+    happens while a new file is being created: wait for the sibling as the busy timeout would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def open_engine(url: str) -> Engine:
     """An engine with a connection pool; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
@@ -41,13 +57,9 @@ def open_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
-        for pragma in (
-            "journal_mode=WAL",
-            f"busy_timeout={BUSY_TIMEOUT_MS}",
-            "foreign_keys=ON",
-            "synchronous=NORMAL",
-        ):
+        for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
+        _use_wal(dbapi_connection)
 
     _SQLITE_WRITERS[engine] = threading.Lock()
 
