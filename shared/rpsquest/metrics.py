@@ -120,6 +120,30 @@ TRAINING_CYCLES = Counter(
     ["status"],
     registry=REGISTRY,
 )
+PROMOTION_EVALUATIONS = Counter(
+    "rps_promotion_evaluations_total",
+    "Promotion evaluations, by decision.",
+    ["family", "decision"],
+    registry=REGISTRY,
+)
+PROMOTIONS = Counter(
+    "rps_promotions_total", "B promoted to Production.", ["family"], registry=REGISTRY
+)
+ALIAS_REORDERS = Counter(
+    "rps_alias_reorders_total", "Challenger aliases reordered.", ["family"], registry=REGISTRY
+)
+DEAD_LETTERS = Counter(
+    "rps_dead_letters_total",
+    "Events that reached the dead-letter sink.",
+    ["type"],
+    registry=REGISTRY,
+)
+TELEMETRY_GAMES = Counter(
+    "rps_telemetry_games_total",
+    "Telemetry games played by legacy bots against the ML bots, by winner.",
+    ["player", "policy", "winner"],
+    registry=REGISTRY,
+)
 
 
 def game_labels() -> list[tuple[str, str, str, str]]:
@@ -157,6 +181,13 @@ def _initialise() -> None:
         TRAINING_RUNS.labels(f.name, alias, status)
     for status in ("success", "partial", "failure", "skipped"):
         TRAINING_CYCLES.labels(status)
+    for f in FAMILIES:
+        PROMOTIONS.labels(f.name)
+        ALIAS_REORDERS.labels(f.name)
+        for decision in ("promote_b", "retain", "insufficient_data"):
+            PROMOTION_EVALUATIONS.labels(f.name, decision)
+    for bot, f, winner in itertools.product(LEGACY_BOTS, FAMILIES, WINNERS):
+        TELEMETRY_GAMES.labels(bot.capitalize(), f.policy, winner)
 
 
 _initialise()
