@@ -116,6 +116,19 @@ class PlayRequest:
         return cls(game_id=game_id, game_token=token, move=move, round=round_no)
 
 
+def _families(body: Mapping[str, Any]) -> tuple[str, ...] | None:
+    families = body.get("families")
+    if families is None:
+        return None
+    if (
+        not isinstance(families, list)
+        or not families
+        or any(f not in FAMILY_NAMES for f in families)
+    ):
+        raise ValidationError(f"'families' must be a non-empty list of {FAMILY_NAMES}.")
+    return tuple(families)
+
+
 @dataclass(frozen=True, slots=True)
 class TrainRequest:
     """`{force?, families?}`: the body of training.requested and of train's POST /run."""
@@ -125,14 +138,53 @@ class TrainRequest:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Self:
-        families = body.get("families")
-        if families is not None and (
-            not isinstance(families, list)
-            or not families
-            or any(f not in FAMILY_NAMES for f in families)
-        ):
-            raise ValidationError(f"'families' must be a non-empty list of {FAMILY_NAMES}.")
         return cls(
             force=_optional(body, "force", bool, "a boolean") or False,
-            families=tuple(families) if families else None,
+            families=_families(body),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PromoteRequest:
+    """`{families?}`: the body of promote's POST /run."""
+
+    families: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        return cls(families=_families(body))
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerQuery:
+    """`?limit=N&family=F` of GET /promotions: limit 1-200 (default 20), a known family."""
+
+    limit: int = 20
+    family: str | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Self:
+        raw = args.get("limit", "20")
+        if not raw.isdigit() or not 1 <= int(raw) <= 200:
+            raise ValidationError("'limit' must be an integer from 1 to 200.")
+        family = args.get("family")
+        if family is not None and family not in FAMILY_NAMES:
+            raise ValidationError(f"'family' must be one of {FAMILY_NAMES}.")
+        return cls(limit=int(raw), family=family)
+
+
+MAX_TELEMETRY_GAMES = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryRequest:
+    """`{games?}`: the body of telemetry.requested and of train's POST /telemetry."""
+
+    games: int | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        games = _optional(body, "games", int, "an integer")
+        if games is not None and not 1 <= games <= MAX_TELEMETRY_GAMES:
+            raise ValidationError(f"'games' must be an integer from 1 to {MAX_TELEMETRY_GAMES}.")
+        return cls(games=games)

@@ -48,8 +48,9 @@ def is_cloudevent(request: Request) -> bool:
     )
 
 
-def parse_event(request: Request, accepted: Collection[str]) -> Event:
-    """Decode a delivery; anything malformed or unexpected is a poison event (400, no retry)."""
+def parse_event(request: Request, accepted: Collection[str] | None) -> Event:
+    """Decode a delivery; anything malformed or unexpected is a poison event (400, no retry).
+    `accepted` None takes any type (the dead-letter sink)."""
     body = read_body(request, INTERNAL_BODY_LIMIT)
     try:
         event = from_http(dict(request.headers), body)
@@ -58,7 +59,7 @@ def parse_event(request: Request, accepted: Collection[str]) -> Event:
     kind = event["type"]
     if kind == PING:
         kind = INTENTS.get(str(event.get("rpsintent", "")), PING)
-    if kind not in accepted:
+    if accepted is not None and kind not in accepted:
         raise InvalidEvent(f"This function does not handle events of type {kind}.")
     data = event.data
     if isinstance(data, bytes | str):

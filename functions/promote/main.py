@@ -1,0 +1,70 @@
+"""HTTP target for promotion: training.completed and promotion.requested in, model.promoted out;
+the ledger, the alias table and the Broker's dead letters."""
+
+import functools
+
+import functions_framework
+from flask import Request, Response
+
+from rpsquest import events, web
+from rpsquest.api import LedgerQuery, PromoteRequest
+from rpsquest.config import Settings
+from rpsquest.promotion.promoter import LEASE_SECONDS, Promoter
+from rpsquest.promotion.views import alias_table, ledger
+from rpsquest.store.database import read_connection
+
+SETTINGS = Settings.from_env()
+TRIGGERS = [events.TRAINING_COMPLETED, events.PROMOTION_REQUESTED]
+
+
+@functools.cache
+def promoter() -> Promoter:
+    """Built on first use, once per instance."""
+    return Promoter.open(SETTINGS)
+
+
+def _on_event(request: Request) -> Response:
+    return events.deliver(
+        request, "promote", TRIGGERS, promoter().database, promoter().on_event, LEASE_SECONDS
+    )
+
+
+def _run(request: Request) -> tuple[dict, int]:
+    body = PromoteRequest.from_json(web.read_json(request, web.INTERNAL_BODY_LIMIT))
+    return promoter().run_now(body.families), 200
+
+
+def _promotions(request: Request) -> tuple[dict, int]:
+    query = LedgerQuery.from_args(request.args)
+    with read_connection(promoter().database) as connection:
+        rows = ledger(connection, query.limit, query.family)
+    return {"promotions": rows, "count": len(rows)}, 200
+
+
+def _aliases(_request: Request) -> tuple[dict, int]:
+    manifest = promoter().store.read_manifest()
+    with read_connection(promoter().database) as connection:
+        return alias_table(connection, manifest and manifest["manifest_version"]), 200
+
+
+def _dead_letter(request: Request) -> Response:
+    promoter().record_dead_letter(events.parse_event(request, None))
+    return Response(status=200)
+
+
+SERVICE = web.Service(
+    "promote",
+    SETTINGS,
+    [
+        web.Route("POST", "/", _on_event, "network"),
+        web.Route("POST", "/dead-letter", _dead_letter, "network"),
+        web.Route("POST", "/run", _run, "admin"),
+        web.Route("GET", "/promotions", _promotions, "admin"),
+        web.Route("GET", "/aliases", _aliases, "admin"),
+    ],
+)
+
+
+@functions_framework.http
+def promote(request: Request) -> Response:
+    return SERVICE(request)

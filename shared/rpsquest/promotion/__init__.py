@@ -1,0 +1,1 @@
+"""Promotion (SPEC §9): durable evidence, the Bayesian rule, the ledger and the roll-forward."""
