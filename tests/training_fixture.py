@@ -30,11 +30,15 @@ class Cycle:
     parity: dict[tuple[str, str], float]
 
 
-def smaller_configs() -> ModelConfigs:
+def _smaller_document() -> dict[str, Any]:
     document = json.loads((REPO / "configs" / "model_configs.json").read_text())
     for config in document["configs"].values():
         config.update(SMALLER[config["family"]])
-    return parse_configs(document)
+    return document
+
+
+def smaller_configs() -> ModelConfigs:
+    return parse_configs(_smaller_document())
 
 
 def project_env(project: Path) -> dict[str, str]:
@@ -117,3 +121,10 @@ def swapped(rows: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:
         else r
         for r in rows
     ]
+
+
+def smaller_configs_file(directory: Path) -> str:
+    """The smaller configs written out, for functions started as servers."""
+    path = directory / "smaller_configs.json"
+    path.write_text(json.dumps(_smaller_document()))
+    return str(path)

@@ -1,0 +1,100 @@
+"""The promote function as a real server on a trained store."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import requests
+from cloudevents.conversion import to_binary
+from cloudevents.http import from_http
+from sqlalchemy import create_engine, select
+
+from rpsquest.events import MODEL_PROMOTED, TRAINING_COMPLETED, TRAINING_REQUESTED, new_event
+from rpsquest.store.schema import dead_letters
+from tests.training_fixture import project_env, smaller_configs_file
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def promote(launch, trained_cycle, tmp_path):
+    shutil.copytree(trained_cycle.project / "var", tmp_path / "var")
+    return launch(
+        "promote", **project_env(tmp_path), RPS_MODEL_CONFIGS=smaller_configs_file(tmp_path)
+    )
+
+
+def post_event(server, event, path=""):
+    headers, body = to_binary(event)
+    return requests.post(server.url + path, data=body, headers=headers, timeout=120)
+
+
+def test_training_completed_is_answered_with_model_promoted_once(promote):
+    completed = new_event("train", TRAINING_COMPLETED, {"cycle_id": "c1"}, "c1", "done-1")
+
+    first = post_event(promote, completed)
+    duplicate = post_event(promote, completed)
+
+    assert first.status_code == 200, first.text
+    reply = from_http(dict(first.headers), first.content)
+    assert reply["type"] == MODEL_PROMOTED
+    assert reply.data["manifest_version"] == 1
+    assert len(reply.data["changes"]) == 12
+    assert duplicate.content == first.content
+    assert duplicate.headers["ce-id"] == first.headers["ce-id"]
+
+
+def test_the_alias_table_and_the_ledger(promote):
+    post_event(promote, new_event("train", TRAINING_COMPLETED, {}, "c1", "done-2"))
+
+    aliases = requests.get(promote.url + "aliases", timeout=10).json()
+    ledger = requests.get(promote.url + "promotions?limit=2", timeout=10).json()
+    filtered = requests.get(promote.url + "promotions?family=xgboost", timeout=10).json()
+
+    assert aliases["manifest_version"] == 1
+    assert aliases["feature_contract"] == "rps50-v2"
+    assert len(aliases["aliases"]) == 12
+    assert aliases["aliases"][0]["registered_model"] == "rps_feedforward"
+    assert ledger["count"] == 2
+    assert {row["family"] for row in filtered["promotions"]} == {"xgboost"}
+    assert filtered["promotions"][0]["trigger_event_id"] == "done-2"
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("limit=0", "validation_error"),
+        ("limit=201", "validation_error"),
+        ("family=legacy", "validation_error"),
+    ],
+)
+def test_bad_ledger_queries_are_400(promote, query, code):
+    response = requests.get(promote.url + f"promotions?{query}", timeout=10)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+
+
+def test_the_dead_letter_sink_keeps_what_could_not_be_delivered(promote, tmp_path):
+    lost = new_event("admin", TRAINING_REQUESTED, {"force": True}, "x", "lost-1")
+
+    response = post_event(promote, lost, "dead-letter")
+
+    assert response.status_code == 200
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'rps.db'}")
+    with engine.connect() as connection:
+        row = connection.execute(select(dead_letters)).mappings().one()
+    engine.dispose()
+    assert (row["event_id"], row["type"]) == ("lost-1", TRAINING_REQUESTED)
+    metrics = requests.get(promote.url + "metrics", timeout=10).text
+    assert f'rps_dead_letters_total{{type="{TRAINING_REQUESTED}"}} 1.0' in metrics
+
+
+def test_a_poison_event_is_a_400(promote):
+    wrong = new_event("admin", MODEL_PROMOTED, {}, "x")
+
+    response = post_event(promote, wrong)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_event"
