@@ -1,4 +1,4 @@
-"""HTTP target for training: training.requested CloudEvents in, training.completed out."""
+"""HTTP target for training: training.requested in, training.completed out; telemetry games."""
 
 import functools
 
@@ -6,7 +6,7 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import events, web
-from rpsquest.api import TrainRequest
+from rpsquest.api import TelemetryRequest, TrainRequest
 from rpsquest.config import Settings
 from rpsquest.training.cycle import LEASE_SECONDS
 from rpsquest.training.trainer import Trainer
@@ -24,7 +24,7 @@ def _on_event(request: Request) -> Response:
     return events.deliver(
         request,
         "train",
-        [events.TRAINING_REQUESTED],
+        [events.TRAINING_REQUESTED, events.TELEMETRY_REQUESTED],
         trainer().database,
         trainer().on_event,
         LEASE_SECONDS,
@@ -36,10 +36,19 @@ def _run(request: Request) -> tuple[dict, int]:
     return trainer().run_now(body), 200
 
 
+def _telemetry(request: Request) -> tuple[dict, int]:
+    body = TelemetryRequest.from_json(web.read_json(request, web.INTERNAL_BODY_LIMIT))
+    return trainer().telemetry(body), 200
+
+
 SERVICE = web.Service(
     "train",
     SETTINGS,
-    [web.Route("POST", "/", _on_event, "network"), web.Route("POST", "/run", _run, "admin")],
+    [
+        web.Route("POST", "/", _on_event, "network"),
+        web.Route("POST", "/run", _run, "admin"),
+        web.Route("POST", "/telemetry", _telemetry, "admin"),
+    ],
 )
 
 

@@ -1,16 +1,17 @@
-"""Coordination through the database: leases and processed-event records."""
+"""Coordination through the database: leases, processed-event records and small shared state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from rpsquest.store.database import write_transaction
 from rpsquest.store.games import utc_now
-from rpsquest.store.schema import locks, processed_events
+from rpsquest.store.schema import kv, locks, processed_events
 
 
 def acquire_lease(database: Engine, name: str, holder: str, seconds: float) -> bool:
@@ -113,3 +114,26 @@ def forget_event(database: Engine, function: str, source: str, event_id: str) ->
                 processed_events.c.state == "processing",
             )
         )
+
+
+def _locked_value(connection: Connection, key: str) -> str | None:
+    query = select(kv.c.value).where(kv.c.key == key).with_for_update()
+    return connection.execute(query).scalar_one_or_none()
+
+
+def update_value(database: Engine, key: str, change: Callable[[str | None], str]) -> str | None:
+    """Set kv[key] to change(current) in one write transaction; returns the value it replaced.
+
+    The row is locked before it is read, so concurrent callers each see the previous one's write.
+    """
+    with write_transaction(database) as connection:
+        current = _locked_value(connection, key)
+        if current is None:
+            try:
+                with connection.begin_nested():  # a racing first caller may insert first
+                    connection.execute(insert(kv).values(key=key, value=change(None)))
+                return None
+            except IntegrityError:
+                current = _locked_value(connection, key)
+        connection.execute(update(kv).where(kv.c.key == key).values(value=change(current)))
+        return current

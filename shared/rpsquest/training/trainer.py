@@ -1,25 +1,36 @@
-"""The train function's work: a training cycle per request, answered with training.completed."""
+"""The train function's work: training cycles answered with training.completed, telemetry games."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Self
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
 
 import requests
 from cloudevents.http import CloudEvent
 from sqlalchemy import Engine
 
 from rpsquest import events
-from rpsquest.api import TrainRequest
+from rpsquest.api import TelemetryRequest, TrainRequest
 from rpsquest.config import Settings
 from rpsquest.errors import InvalidEvent, RpsError
 from rpsquest.models import ModelConfigs, load_configs
 from rpsquest.modelstore import ModelStore, open_store
 from rpsquest.store.database import migrate, open_engine
 from rpsquest.training.cycle import CycleResult, run_cycle
+from rpsquest.training.telemetry import play_telemetry
 
 FUNCTION = "train"
 log = logging.getLogger(__name__)
+Body = TypeVar("Body", TrainRequest, TelemetryRequest)
+
+
+def _event_body(kind: type[Body], data: Mapping[str, Any]) -> Body:
+    """An event whose data does not parse is poison: 400, never retried."""
+    try:
+        return kind.from_json(data)
+    except RpsError as exc:
+        raise InvalidEvent(exc.message) from None
 
 
 class Trainer:
@@ -53,13 +64,16 @@ class Trainer:
             trigger_event_id=trigger_event_id,
         )
 
+    def telemetry(self, request: TelemetryRequest) -> dict[str, Any]:
+        """Telemetry games against the next ML policy in the rotation; a summary of them."""
+        return play_telemetry(self.settings, self.database, request.games)
+
     def on_event(self, event: events.Event) -> CloudEvent | None:
-        """training.requested in, training.completed as the reply (nothing when skipped)."""
-        try:
-            request = TrainRequest.from_json(event.data)
-        except RpsError as exc:
-            raise InvalidEvent(exc.message) from None
-        result = self.train(request, event.id)
+        """A cycle replied with training.completed (none when skipped), or telemetry with none."""
+        if event.type == events.TELEMETRY_REQUESTED:
+            self.telemetry(_event_body(TelemetryRequest, event.data))
+            return None
+        result = self.train(_event_body(TrainRequest, event.data), event.id)
         if result is None or result.status == "skipped":
             return None
         return events.new_event(
