@@ -89,24 +89,71 @@ def wait_healthy(servers: Sequence[Server], timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def up(settings: Settings) -> None:
+def start_broker(
+    port: int, project_dir: Path, env: Mapping[str, str], log: Path | None, pings: bool
+) -> Server:
+    """The development CloudEvents broker, routing by the Trigger manifests in knative/."""
+    command = [sys.executable, "-m", "rpsquest.devbroker", "--port", str(port)]
+    with log.open("ab") if log else open(os.devnull, "wb") as output:
+        process = subprocess.Popen(
+            command + (["--pings"] if pings else []),
+            cwd=project_dir,
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    return Server("devbroker", f"http://{LOOPBACK}:{port}/", process)
+
+
+def bootstrap_models(settings: Settings, timeout: float = 1800) -> None:
+    """A store without models: ask for a training cycle through the broker and wait until
+    promote has published the manifest, so the first game is against real models."""
+    from rpsquest import events
+    from rpsquest.modelstore import open_store
+
+    store = open_store(settings.model_store)
+    if store.read_manifest() is not None:
+        return
+    print("No models yet: training the first 12 (a few minutes on two cores)…", flush=True)
+    request = events.new_event("local", events.TRAINING_REQUESTED, {"force": True}, "bootstrap")
+    events.send(settings.sink_url, request)
+    deadline = time.monotonic() + timeout
+    while store.read_manifest() is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no manifest after the bootstrap training; see var/logs/")
+        time.sleep(2)
+    print(f"Models published (manifest {store.read_manifest()['manifest_version']}).")
+
+
+def up(settings: Settings, pings: bool = False) -> None:
     log_dir = settings.var_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RPS_PROJECT_DIR": str(settings.project_dir)}
     servers = [
-        start_function(name, PORTS[name], settings.project_dir, env, log_dir / f"{name}.log")
-        for name in function_names(settings.project_dir)
+        start_broker(
+            PORTS["devbroker"], settings.project_dir, env, log_dir / "devbroker.log", pings
+        ),
+        *(
+            start_function(name, PORTS[name], settings.project_dir, env, log_dir / f"{name}.log")
+            for name in function_names(settings.project_dir)
+        ),
     ]
     try:
         wait_healthy(servers)
+        bootstrap_models(settings)
         print("RPS Quest is running locally (Ctrl-C stops it):")
         for server in servers:
             print(f"  {server.name:<11} {server.url}")
         print(f"  database    {settings.database_url}")
+        print(f"  models      {settings.model_store}")
         print(f"  logs        {log_dir}")
+        print(
+            "  MLflow UI   .venv/bin/mlflow ui --backend-store-uri "
+            f"{settings.mlflow_tracking_uri} --port 5000  (then http://127.0.0.1:5000/)"
+        )
         while all(s.process.poll() is None for s in servers):
             time.sleep(0.5)
-        print("a function exited; see its log", file=sys.stderr)
+        print("a server exited; see its log", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
@@ -117,8 +164,9 @@ def up(settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rpsquest.local")
     parser.add_argument("command", choices=["up"])
-    parser.parse_args(argv)
-    up(Settings.from_env())
+    parser.add_argument("--pings", action="store_true", help="fire the PingSource schedules")
+    args = parser.parse_args(argv)
+    up(Settings.from_env(), pings=args.pings)
 
 
 if __name__ == "__main__":
