@@ -90,13 +90,13 @@ def wait_healthy(servers: Sequence[Server], timeout: float = 30) -> None:
 
 
 def start_broker(
-    port: int, project_dir: Path, env: Mapping[str, str], log: Path | None, pings: bool
+    port: int, project_dir: Path, env: Mapping[str, str], log: Path | None, *options: str
 ) -> Server:
     """The development CloudEvents broker, routing by the Trigger manifests in knative/."""
-    command = [sys.executable, "-m", "rpsquest.devbroker", "--port", str(port)]
+    command = [sys.executable, "-m", "rpsquest.devbroker", "--port", str(port), *options]
     with log.open("ab") if log else open(os.devnull, "wb") as output:
         process = subprocess.Popen(
-            command + (["--pings"] if pings else []),
+            command,
             cwd=project_dir,
             env=dict(env),
             stdout=output,

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,6 +19,7 @@ from cloudevents.conversion import to_binary, to_structured
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from rpsquest import local
 from rpsquest.events import (
     MODEL_PROMOTED,
     PING,
@@ -130,18 +129,9 @@ class Stack:
 
 def start_broker(project: Path, *options: str) -> Server:
     """`python -m rpsquest.devbroker` on a free loopback port, logging to project/devbroker.log."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RPS_")}
-    command = [sys.executable, "-m", "rpsquest.devbroker", "--port", str(port), *options]
-    with (project / "devbroker.log").open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env={**env, "RPS_PROJECT_DIR": str(project)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return Server("devbroker", f"http://127.0.0.1:{port}/", process)
+    env["RPS_PROJECT_DIR"] = str(project)
+    return local.start_broker(free_port(), project, env, project / "devbroker.log", *options)
 
 
 @pytest.fixture(scope="module")
