@@ -131,7 +131,11 @@ def up(settings: Settings, pings: bool = False) -> None:
     env = {**os.environ, "RPS_PROJECT_DIR": str(settings.project_dir)}
     servers = [
         start_broker(
-            PORTS["devbroker"], settings.project_dir, env, log_dir / "devbroker.log", pings
+            PORTS["devbroker"],
+            settings.project_dir,
+            env,
+            log_dir / "devbroker.log",
+            *(["--pings"] if pings else []),
         ),
         *(
             start_function(name, PORTS[name], settings.project_dir, env, log_dir / f"{name}.log")
