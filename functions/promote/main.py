@@ -7,7 +7,7 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import events, web
-from rpsquest.api import LedgerQuery, PromoteRequest
+from rpsquest.api import LedgerQuery, PromoteRequest, SwapRequest
 from rpsquest.config import Settings
 from rpsquest.promotion.promoter import LEASE_SECONDS, Promoter
 from rpsquest.promotion.views import alias_table, ledger
@@ -32,6 +32,11 @@ def _on_event(request: Request) -> Response:
 def _run(request: Request) -> tuple[dict, int]:
     body = PromoteRequest.from_json(web.read_json(request, web.INTERNAL_BODY_LIMIT))
     return promoter().run_now(body.families), 200
+
+
+def _swap(request: Request) -> tuple[dict, int]:
+    body = SwapRequest.from_json(web.read_json(request, web.INTERNAL_BODY_LIMIT))
+    return promoter().swap_now(body.family), 200
 
 
 def _promotions(request: Request) -> tuple[dict, int]:
@@ -59,6 +64,7 @@ SERVICE = web.Service(
         web.Route("POST", "/", _on_event, "network"),
         web.Route("POST", "/dead-letter", _dead_letter, "network"),
         web.Route("POST", "/run", _run, "admin"),
+        web.Route("POST", "/promote", _swap, "admin"),
         web.Route("GET", "/promotions", _promotions, "admin"),
         web.Route("GET", "/aliases", _aliases, "admin"),
     ],

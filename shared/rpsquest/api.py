@@ -156,6 +156,20 @@ class PromoteRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class SwapRequest:
+    """`{family}`: promote's POST /promote swaps that family's Production and B now."""
+
+    family: str
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        family = body.get("family")
+        if family not in FAMILY_NAMES:
+            raise ValidationError(f"'family' must be one of {FAMILY_NAMES}.")
+        return cls(family=family)
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerQuery:
     """`?limit=N&family=F` of GET /promotions: limit 1-200 (default 20), a known family."""
 

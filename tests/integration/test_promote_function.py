@@ -98,3 +98,28 @@ def test_a_poison_event_is_a_400(promote):
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_event"
+
+
+def test_an_admin_swaps_production_and_b_and_can_roll_it_back(promote):
+    post_event(promote, new_event("train", TRAINING_COMPLETED, {}, "c1", "done-3"))
+
+    def production_and_b():
+        rows = requests.get(promote.url + "aliases", timeout=10).json()["aliases"]
+        return [r["version"] for r in rows if r["family"] == "logistic"][:2]
+
+    before = production_and_b()
+    swapped = requests.post(promote.url + "promote", json={"family": "logistic"}, timeout=60)
+    after = production_and_b()
+    rolled_back = requests.post(promote.url + "promote", json={"family": "logistic"}, timeout=60)
+    bad = requests.post(promote.url + "promote", json={"family": "legacy"}, timeout=10)
+
+    assert swapped.status_code == 200, swapped.text
+    assert swapped.json()["changed"] is True
+    assert swapped.json()["reason"] == "promotion"
+    assert swapped.json()["event_delivered"] is False  # no broker in this test
+    assert after == before[::-1]
+    assert rolled_back.json()["manifest_version"] == 3
+    assert production_and_b() == before
+    assert bad.status_code == 400
+    ledger = requests.get(promote.url + "promotions?family=logistic&limit=1", timeout=10).json()
+    assert ledger["promotions"][0]["trigger_type"] == "admin"

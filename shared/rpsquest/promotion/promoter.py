@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from rpsquest import events, metrics
 from rpsquest.api import PromoteRequest
 from rpsquest.config import Settings
-from rpsquest.errors import Busy, InvalidEvent, RpsError
+from rpsquest.errors import Busy, InvalidEvent, NotFound, RpsError
 from rpsquest.game.policies import ALIASES, FAMILY_NAMES
 from rpsquest.models import ModelConfigs, load_configs
 from rpsquest.modelstore import ModelStore, open_store
@@ -105,13 +105,27 @@ class Promoter:
         families: Collection[str] | None = None,
     ) -> dict[str, Any] | None:
         """Run §9.3 under the lease; the model.promoted data when the manifest changed."""
+        return self._change(
+            lambda: self._judge(refresh, families or FAMILY_NAMES), trigger_type, trigger_event_id
+        )
+
+    def swap(self, family: str) -> dict[str, Any] | None:
+        """A manual promotion, or the rollback of one: Production and B trade lineages now."""
+        return self._change(lambda: [self._swap_outcome(family)], "admin", None)
+
+    def _change(
+        self,
+        judge: Callable[[], list[FamilyOutcome]],
+        trigger_type: str,
+        trigger_event_id: str | None,
+    ) -> dict[str, Any] | None:
         holder = str(uuid.uuid4())
         if not acquire_lease(self.database, LEASE, holder, LEASE_SECONDS):
             raise Busy("Another promotion evaluation is running; retry later.")
         try:
             previous = self.store.read_manifest()
             repaired = self._roll_forward()
-            outcomes = self._judge(refresh, families or FAMILY_NAMES)
+            outcomes = judge()
             ledger_ids = self._record(outcomes, trigger_type, trigger_event_id)
             changed = [o for o in outcomes if o.changed]
             if changed:
@@ -146,6 +160,34 @@ class Promoter:
                     outcomes.append(outcome)
                     metrics.PROMOTION_EVALUATIONS.labels(family, outcome.decision).inc()
         return outcomes
+
+    def _swap_outcome(self, family: str) -> FamilyOutcome:
+        with read_connection(self.database) as connection:
+            lineages = current_lineages(connection).get(family)
+        if not lineages:
+            raise NotFound(f"{family} has no aliases yet: nothing to swap.")
+        targets = {}
+        for alias in ALIASES:
+            source = lineages[SWAP.get(alias, alias)]
+            moved = alias in SWAP
+            targets[alias] = Target(
+                source.config_id,
+                source.version,
+                None if moved else source.assignment_id,
+                "promotion" if moved else "refresh",
+            )
+        before = {alias: lineages[alias].version for alias in ALIASES}
+        metrics.PROMOTION_EVALUATIONS.labels(family, "promote_b").inc()
+        return FamilyOutcome(
+            family,
+            "promote_b",
+            False,
+            {"manual": True},
+            before,
+            targets,
+            "manual swap of Production and B by an admin",
+            True,
+        )
 
     def _bootstrap(
         self, family: str, newest: Mapping[tuple[str, str], Any]
@@ -393,7 +435,13 @@ class Promoter:
 
     def run_now(self, families: Collection[str] | None) -> dict[str, Any]:
         """An admin's evaluation: the model.promoted event, if any, goes to K_SINK."""
-        promoted = self.evaluate("admin", None, refresh=False, families=families)
+        return self._announce(self.evaluate("admin", None, refresh=False, families=families))
+
+    def swap_now(self, family: str) -> dict[str, Any]:
+        """An admin's manual swap (promotion or rollback), announced through K_SINK."""
+        return self._announce(self.swap(family))
+
+    def _announce(self, promoted: dict[str, Any] | None) -> dict[str, Any]:
         if promoted is None:
             return {"changed": False}
         event = events.new_event(
