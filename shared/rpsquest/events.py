@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from cloudevents.conversion import to_binary
 from cloudevents.exceptions import GenericException
@@ -15,7 +15,7 @@ from flask import Request, Response
 from sqlalchemy import Engine
 
 from rpsquest import metrics
-from rpsquest.errors import Busy, InvalidEvent
+from rpsquest.errors import Busy, InvalidEvent, RpsError
 from rpsquest.store.coordination import claim_event, finish_event, forget_event
 from rpsquest.web import INTERNAL_BODY_LIMIT, read_body
 
@@ -72,6 +72,22 @@ def parse_event(request: Request, accepted: Collection[str] | None) -> Event:
     if not isinstance(data, dict):
         raise InvalidEvent("The event data must be a JSON object.")
     return Event(str(event["id"]), str(event["source"]), kind, data)
+
+
+class _FromJson(Protocol):
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self: ...
+
+
+Body = TypeVar("Body", bound=_FromJson)
+
+
+def event_body(kind: type[Body], data: Mapping[str, Any]) -> Body:
+    """Event data parsed like an HTTP body; data that does not parse is poison (400, no retry)."""
+    try:
+        return kind.from_json(data)
+    except RpsError as exc:
+        raise InvalidEvent(exc.message) from None
 
 
 def reply_id(function: str, source: str, event_id: str) -> str:

@@ -9,22 +9,20 @@ import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from cloudevents.http import CloudEvent
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from rpsquest import events, metrics
 from rpsquest.api import PromoteRequest
-from rpsquest.config import Settings
-from rpsquest.errors import Busy, InvalidEvent, NotFound, RpsError
+from rpsquest.errors import Busy, NotFound
 from rpsquest.game.policies import ALIASES, FAMILY_NAMES
-from rpsquest.models import ModelConfigs, load_configs
-from rpsquest.modelstore import ModelStore, open_store
+from rpsquest.pipeline import PipelineFunction
 from rpsquest.promotion.evidence import Lineage, game_evidence, shared_accuracy
 from rpsquest.promotion.rule import SWAP, judge, ranked_challengers, reorder
 from rpsquest.store.coordination import acquire_lease, release_lease
-from rpsquest.store.database import migrate, open_engine, read_connection, write_transaction
+from rpsquest.store.database import read_connection, write_transaction
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import (
     alias_assignments,
@@ -75,26 +73,7 @@ def current_lineages(connection: Connection) -> dict[str, dict[str, Lineage]]:
     return current
 
 
-class Promoter:
-    def __init__(
-        self, settings: Settings, database: Engine, store: ModelStore, configs: ModelConfigs
-    ) -> None:
-        self.settings = settings
-        self.database = database
-        self.store = store
-        self.configs = configs
-
-    @classmethod
-    def open(cls, settings: Settings) -> Self:
-        database = open_engine(settings.database_url)
-        migrate(database)
-        return cls(
-            settings,
-            database,
-            open_store(settings.model_store),
-            load_configs(settings.model_configs),
-        )
-
+class Promoter(PipelineFunction):
     # -- one trigger ----------------------------------------------------------------------
 
     def evaluate(
@@ -417,10 +396,7 @@ class Promoter:
 
     def on_event(self, event: events.Event) -> CloudEvent | None:
         """training.completed (refresh + evaluate) or promotion.requested (evaluate)."""
-        try:
-            families = PromoteRequest.from_json(event.data).families
-        except RpsError as exc:
-            raise InvalidEvent(exc.message) from None
+        families = events.event_body(PromoteRequest, event.data).families
         refresh = event.type == events.TRAINING_COMPLETED
         promoted = self.evaluate(event.type, event.id, refresh, families)
         if promoted is None:

@@ -3,56 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any
 
 import requests
 from cloudevents.http import CloudEvent
-from sqlalchemy import Engine
 
 from rpsquest import events
 from rpsquest.api import TelemetryRequest, TrainRequest
-from rpsquest.config import Settings
-from rpsquest.errors import InvalidEvent, RpsError
-from rpsquest.models import ModelConfigs, load_configs
-from rpsquest.modelstore import ModelStore, open_store
-from rpsquest.store.database import migrate, open_engine
+from rpsquest.pipeline import PipelineFunction
 from rpsquest.training.cycle import CycleResult, run_cycle
 from rpsquest.training.telemetry import play_telemetry
 
 FUNCTION = "train"
 log = logging.getLogger(__name__)
-Body = TypeVar("Body", TrainRequest, TelemetryRequest)
 
 
-def _event_body(kind: type[Body], data: Mapping[str, Any]) -> Body:
-    """An event whose data does not parse is poison: 400, never retried."""
-    try:
-        return kind.from_json(data)
-    except RpsError as exc:
-        raise InvalidEvent(exc.message) from None
-
-
-class Trainer:
-    def __init__(
-        self, settings: Settings, database: Engine, store: ModelStore, configs: ModelConfigs
-    ) -> None:
-        self.settings = settings
-        self.database = database
-        self.store = store
-        self.configs = configs
-
-    @classmethod
-    def open(cls, settings: Settings) -> Self:
-        database = open_engine(settings.database_url)
-        migrate(database)
-        return cls(
-            settings,
-            database,
-            open_store(settings.model_store),
-            load_configs(settings.model_configs),
-        )
-
+class Trainer(PipelineFunction):
     def train(self, request: TrainRequest, trigger_event_id: str | None) -> CycleResult | None:
         return run_cycle(
             self.settings,
@@ -71,9 +37,9 @@ class Trainer:
     def on_event(self, event: events.Event) -> CloudEvent | None:
         """A cycle replied with training.completed (none when skipped), or telemetry with none."""
         if event.type == events.TELEMETRY_REQUESTED:
-            self.telemetry(_event_body(TelemetryRequest, event.data))
+            self.telemetry(events.event_body(TelemetryRequest, event.data))
             return None
-        result = self.train(_event_body(TrainRequest, event.data), event.id)
+        result = self.train(events.event_body(TrainRequest, event.data), event.id)
         if result is None or result.status == "skipped":
             return None
         return events.new_event(
