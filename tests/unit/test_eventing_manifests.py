@@ -12,6 +12,7 @@ import yaml
 from rpsquest import events
 from rpsquest.devbroker import ManifestError, parse_duration, validate_schedule
 from tests.conftest import REPO
+from tests.manifests import crd_schemas, strict
 
 EVENTING = REPO / "knative" / "base" / "eventing.yaml"
 CRDS = REPO.parent / "shared" / "schemas" / "knative" / "eventing"
@@ -19,9 +20,6 @@ SERVICES = {"rps-start-game", "rps-play", "rps-train", "rps-promote"}
 # SPEC §10.1 "from": replies of the functions; the request types come from admins and PingSources.
 SPEC_EMITTED = {events.TRAINING_COMPLETED, events.MODEL_PROMOTED}
 ADMIN_SENT = set(events.INTENTS.values())
-# Trigger/Broker `delivery.timeout` (feature delivery-timeout: Beta, on by default) is not in the
-# CRD's properties; the CRD keeps unknown delivery fields for it.
-DELIVERY_EXTRAS = {"timeout": {"type": "string"}}
 
 
 def documents() -> list[dict[str, Any]]:
@@ -32,33 +30,7 @@ def of_kind(kind: str) -> list[dict[str, Any]]:
     return [d for d in documents() if d["kind"] == kind]
 
 
-def strict(schema: Any) -> Any:
-    """Close every object the CRD describes: the API server would silently prune a typo."""
-    if isinstance(schema, list):
-        return [strict(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    closed = {k: strict(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
-    if isinstance(schema.get("properties"), dict) and schema.get("type") == "object":
-        if "backoffDelay" in schema["properties"]:
-            closed["properties"] = {**closed["properties"], **DELIVERY_EXTRAS}
-        closed.setdefault("additionalProperties", False)
-    return closed
-
-
-def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> openAPIV3Schema of every served version in the CRD files."""
-    schemas = {}
-    for path in sorted(CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-        for version in crd["spec"]["versions"]:
-            if version["served"]:
-                schemas[f"{group}/{version['name']}", kind] = version["schema"]["openAPIV3Schema"]
-    return schemas
-
-
-SCHEMAS = crd_schemas()
+SCHEMAS = crd_schemas(CRDS)
 
 
 @pytest.mark.parametrize(
