@@ -13,9 +13,9 @@ import pytest
 import requests
 from cloudevents.conversion import to_binary
 
+from rpsquest.client import Client
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.local import start_broker, wait_healthy
-from rpsquest.simulate import Client
 from tests.conftest import REPO
 from tests.integration.conftest import free_port
 from tests.training_fixture import SMALLER

@@ -10,11 +10,11 @@ import requests
 from sqlalchemy import Engine
 
 from rpsquest import metrics
+from rpsquest.client import Client
 from rpsquest.config import Settings
 from rpsquest.errors import Unavailable
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import ML_POLICIES
-from rpsquest.simulate import Client
 from rpsquest.store.coordination import update_value
 
 ROTATION_KEY = "telemetry.rotation"

@@ -5,8 +5,8 @@ from sqlalchemy import insert
 
 from rpsquest import metrics
 from rpsquest.api import TelemetryRequest
+from rpsquest.client import Client
 from rpsquest.errors import Unavailable, ValidationError
-from rpsquest.simulate import Client
 from rpsquest.store.database import migrate, open_engine, write_transaction
 from rpsquest.store.schema import kv
 from rpsquest.training.telemetry import ROTATION_KEY, play_telemetry, take_slot
