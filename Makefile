@@ -23,8 +23,21 @@ install: $(INSTALLED)
 up: $(INSTALLED)
 	$(PY) -m rpsquest.local up
 
-## Run the whole test suite (unit, store on SQLite and PostgreSQL, real servers on loopback)
-test: $(INSTALLED)
+# Debian packages the tests drive for real: Prometheus, and Chromium with its WebDriver.
+SYSTEM_PACKAGES := prometheus chromium chromium-driver
+
+## Install the Debian packages the tests need (as root; nothing happens when they are present)
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+## Run the whole test suite (unit, store on SQLite and PostgreSQL, real servers, Prometheus, Chromium)
+test: $(INSTALLED) system
 	$(PY) -m pytest
 
 ## Train all 12 models once now (python -m rpsquest.train --force)
@@ -60,4 +73,4 @@ deploy:
 undeploy:
 	$(KUBECTL) delete -k knative/overlays/k3s
 
-.PHONY: help install up test train eval bench lint clean deploy undeploy
+.PHONY: help install system up test train eval bench lint clean deploy undeploy
