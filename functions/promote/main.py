@@ -6,9 +6,10 @@ import functools
 import functions_framework
 from flask import Request, Response
 
-from rpsquest import events, web
+from rpsquest import events, metrics, web
 from rpsquest.api import LedgerQuery, PromoteRequest, SwapRequest
 from rpsquest.config import Settings
+from rpsquest.promotion.gauges import BusinessGauges
 from rpsquest.promotion.promoter import LEASE_SECONDS, Promoter
 from rpsquest.promotion.views import alias_table, ledger
 from rpsquest.store.database import read_connection
@@ -21,6 +22,9 @@ TRIGGERS = [events.TRAINING_COMPLETED, events.PROMOTION_REQUESTED]
 def promoter() -> Promoter:
     """Built on first use, once per instance."""
     return Promoter.open(SETTINGS)
+
+
+metrics.REGISTRY.register(BusinessGauges(lambda: promoter().database))
 
 
 def _on_event(request: Request) -> Response:

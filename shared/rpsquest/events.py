@@ -25,6 +25,14 @@ PROMOTION_REQUESTED = "io.rpsquest.promotion.requested"
 MODEL_PROMOTED = "io.rpsquest.model.promoted"
 TELEMETRY_REQUESTED = "io.rpsquest.telemetry.requested"
 PING = "dev.knative.sources.ping"
+EVENT_TYPES = (
+    TRAINING_REQUESTED,
+    TRAINING_COMPLETED,
+    PROMOTION_REQUESTED,
+    MODEL_PROMOTED,
+    TELEMETRY_REQUESTED,
+    PING,
+)
 # A PingSource cannot set `type`, so it names what it means in the `rpsintent` extension.
 INTENTS = {
     "training.requested": TRAINING_REQUESTED,

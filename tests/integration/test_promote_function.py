@@ -61,6 +61,18 @@ def test_the_alias_table_and_the_ledger(promote):
     assert filtered["promotions"][0]["trigger_event_id"] == "done-2"
 
 
+def test_metrics_carry_the_business_gauges_read_from_the_store(promote, trained_cycle):
+    post_event(promote, new_event("train", TRAINING_COMPLETED, {}, "c1", "done-4"))
+
+    exposition = requests.get(promote.url + "metrics", timeout=10).text
+
+    for family, alias in (("feedforward", "Production"), ("logistic", "shadow2")):
+        assert f'rps_alias_games{{alias="{alias}",family="{family}"}} 0.0' in exposition
+    assert 'rps_promotion_posterior_b_better{family="xgboost"} 0.5' in exposition
+    assert 'rps_games_finished_7d{policy="logan"} 0.0' in exposition
+    assert "rps_last_training_success_timestamp_seconds 1." in exposition
+
+
 @pytest.mark.parametrize(
     ("query", "code"),
     [
@@ -87,8 +99,10 @@ def test_the_dead_letter_sink_keeps_what_could_not_be_delivered(promote, tmp_pat
         row = connection.execute(select(dead_letters)).mappings().one()
     engine.dispose()
     assert (row["event_id"], row["type"]) == ("lost-1", TRAINING_REQUESTED)
+    post_event(promote, new_event("admin", "com.example.unknown", {}, "x", "lost-2"), "dead-letter")
     metrics = requests.get(promote.url + "metrics", timeout=10).text
     assert f'rps_dead_letters_total{{type="{TRAINING_REQUESTED}"}} 1.0' in metrics
+    assert 'rps_dead_letters_total{type="other"} 1.0' in metrics  # labels stay a closed set
 
 
 def test_a_poison_event_is_a_400(promote):

@@ -37,6 +37,11 @@ LEASE = "promote"
 LEASE_SECONDS = 120
 log = logging.getLogger(__name__)
 
+# Dead letters carry whatever type reached the sink: unknown ones share one label value.
+OTHER_EVENT_TYPE = "other"
+for _type in (*events.EVENT_TYPES, OTHER_EVENT_TYPE):
+    metrics.DEAD_LETTERS.labels(_type)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -442,7 +447,8 @@ class Promoter(PipelineFunction):
                     payload=json.dumps(event.data),
                 )
             )
-        metrics.DEAD_LETTERS.labels(event.type).inc()
+        label = event.type if event.type in events.EVENT_TYPES else OTHER_EVENT_TYPE
+        metrics.DEAD_LETTERS.labels(label).inc()
 
 
 def _reason(changed: list[FamilyOutcome], repaired: bool) -> str:

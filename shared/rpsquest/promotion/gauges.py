@@ -1,0 +1,167 @@
+"""Business gauges recomputed from the gameplay store (SPEC §11), exposed by promote's /metrics.
+
+Counters die with a scaled-to-zero instance; these figures are read back from the database on
+scrape, at most once per `ttl` seconds, so they are the same whichever instance answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from rpsquest.errors import Unavailable
+from rpsquest.game.policies import POLICIES
+from rpsquest.promotion.posterior import prob_b_better
+from rpsquest.promotion.views import alias_table
+from rpsquest.store.database import read_connection
+from rpsquest.store.games import utc_now
+from rpsquest.store.schema import games, training_cycles
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(days=7)
+
+
+def _alias_gauges(connection: Connection) -> list[Metric]:
+    """Games, bot win rate and accuracy of every alias's current lineage (§9.1 evidence), and
+    each family's P(θ_B > θ_P)."""
+    played = GaugeMetricFamily(
+        "rps_alias_games",
+        "Evidence games (finished, human, non-test) of each alias's current lineage.",
+        labels=["family", "alias"],
+    )
+    win_rate = GaugeMetricFamily(
+        "rps_alias_bot_win_rate",
+        "Share of the alias's evidence games the bot won.",
+        labels=["family", "alias"],
+    )
+    accuracy = GaugeMetricFamily(
+        "rps_alias_prediction_accuracy",
+        "Share of the alias's predictions of the user's move that came true.",
+        labels=["family", "alias"],
+    )
+    posterior = GaugeMetricFamily(
+        "rps_promotion_posterior_b_better",
+        "P(B's bot win rate > Production's) under Beta(1, 1) priors, on the evidence so far.",
+        labels=["family"],
+    )
+    acting: dict[str, dict[str, dict]] = {}
+    for row in alias_table(connection, None)["aliases"]:
+        labels = [row["family"], row["alias"]]
+        played.add_metric(labels, row["games"])
+        if row["bot_win_rate"] is not None:
+            win_rate.add_metric(labels, row["bot_win_rate"])
+        if row["accuracy"] is not None:
+            accuracy.add_metric(labels, row["accuracy"])
+        acting.setdefault(row["family"], {})[row["alias"]] = row
+    for family, rows in acting.items():
+        if {"Production", "B"} <= rows.keys():
+            b, production = rows["B"], rows["Production"]
+            posterior.add_metric(
+                [family],
+                prob_b_better(
+                    b["bot_wins"], b["games"], production["bot_wins"], production["games"]
+                ),
+            )
+    return [played, win_rate, accuracy, posterior]
+
+
+def _policy_gauges(connection: Connection) -> list[Metric]:
+    """Finished human, non-test games per policy over the last seven days, and the bot's share."""
+    finished = GaugeMetricFamily(
+        "rps_games_finished_7d",
+        "Human, non-test games finished in the last 7 days.",
+        labels=["policy"],
+    )
+    win_rate = GaugeMetricFamily(
+        "rps_policy_bot_win_rate_7d",
+        "Share of the last 7 days' human, non-test games the bot won.",
+        labels=["policy"],
+    )
+    rows = connection.execute(
+        select(
+            games.c.policy,
+            func.count(),
+            func.coalesce(func.sum(case((games.c.winner == "bot", 1), else_=0)), 0),
+        )
+        .where(
+            games.c.finished_at >= utc_now(-WINDOW.total_seconds()),
+            games.c.source == "human",
+            games.c.is_test.is_(False),
+        )
+        .group_by(games.c.policy)
+    ).all()
+    counts = {policy: (int(n), int(wins)) for policy, n, wins in rows}
+    for policy in POLICIES:
+        n, wins = counts.get(policy, (0, 0))
+        finished.add_metric([policy], n)
+        if n:
+            win_rate.add_metric([policy], wins / n)
+    return [finished, win_rate]
+
+
+def _training_gauge(connection: Connection) -> list[Metric]:
+    last = connection.execute(
+        select(func.max(training_cycles.c.finished_at)).where(training_cycles.c.status == "success")
+    ).scalar()
+    gauge = GaugeMetricFamily(
+        "rps_last_training_success_timestamp_seconds",
+        "When the last fully successful training cycle finished (Unix time).",
+    )
+    if last is not None:
+        gauge.add_metric([], datetime.fromisoformat(last).timestamp())
+    return [gauge]
+
+
+def business_metrics(connection: Connection) -> list[Metric]:
+    """Every business gauge, read in one connection."""
+    return [
+        *_alias_gauges(connection),
+        *_policy_gauges(connection),
+        *_training_gauge(connection),
+    ]
+
+
+class BusinessGauges(Collector):
+    """A custom collector that reads the store on scrape, cached for `ttl` seconds.
+
+    When the store is unreachable the last figures are served again (none before the first
+    read), so a scrape never fails for the store's sake.
+    """
+
+    def __init__(
+        self,
+        database: Callable[[], Engine],
+        ttl: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._database = database
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._metrics: list[Metric] = []
+        self._read_at: float | None = None
+
+    def describe(self) -> list[Metric]:
+        return []  # registering must not touch the database
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            now = self._clock()
+            if self._read_at is None or now - self._read_at >= self._ttl:
+                try:
+                    with read_connection(self._database()) as connection:
+                        self._metrics = business_metrics(connection)
+                except (Unavailable, SQLAlchemyError):
+                    log.warning("business gauges: the store is unavailable; serving the last read")
+                self._read_at = now
+            metrics = list(self._metrics)
+        yield from metrics

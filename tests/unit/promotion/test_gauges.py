@@ -1,0 +1,245 @@
+"""Business gauges read back from a real store (SQLite and PostgreSQL), and the cached collector."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from sqlalchemy import create_engine, insert
+
+from rpsquest.promotion.gauges import BusinessGauges, business_metrics
+from rpsquest.promotion.posterior import prob_b_better
+from rpsquest.store.database import migrate, open_engine
+from rpsquest.store.games import utc_now
+from rpsquest.store.schema import alias_assignments, games, predictions, rounds, training_cycles
+
+DAY = 86400.0
+
+
+@pytest.fixture
+def database(database_url):
+    engine = open_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def game(key: str, winner: str, **overrides) -> dict:
+    finished = utc_now()
+    return {
+        "id": key,
+        "token_sha256": "0" * 64,
+        "created_at": finished,
+        "finished_at": finished,
+        "session_id": "s",
+        "player_name": "Player",
+        "policy": "logan",
+        "family": "logistic",
+        "difficulty": "normal",
+        "source": "human",
+        "is_test": False,
+        "alias": "Production",
+        "assignment_id": 1,
+        "gambit": "toolbox",
+        "gambit_moves": "rock,rock,rock",
+        "rounds_played": 12,
+        "user_score": 10.0 if winner == "user" else 6.0,
+        "bot_score": 10.0 if winner == "bot" else 6.0,
+        "winner": winner,
+        "fallback_rounds": 0,
+        "mixed_assignment": False,
+        **overrides,
+    }
+
+
+def a_round(game_id: str, round_no: int) -> dict:
+    return {
+        "game_id": game_id,
+        "round_no": round_no,
+        "created_at": utc_now(),
+        "user_move": "rock",
+        "bot_move": "paper",
+        "result": "lose",
+        "user_delta": 0.0,
+        "bot_delta": 1.0,
+        "user_score": 0.0,
+        "bot_score": 1.0,
+        "rock_pts": 1.0,
+        "paper_pts": 1.0,
+        "scissors_pts": 1.0,
+        "phase": "ml",
+        "alias": "Production",
+        "model_version": 1,
+        "assignment_id": 1,
+        "features": "[]",
+    }
+
+
+def prediction(round_no: int, alias: str, assignment_id: int, correct: bool) -> dict:
+    return {
+        "game_id": "p-0",
+        "round_no": round_no,
+        "family": "logistic",
+        "alias": alias,
+        "version": assignment_id,
+        "assignment_id": assignment_id,
+        "p_rock": 0.5,
+        "p_paper": 0.25,
+        "p_scissors": 0.25,
+        "predicted": "rock",
+        "correct": correct,
+    }
+
+
+@pytest.fixture
+def store(database):
+    """logistic's Production (4 of 10 bot wins) and B (8 of 10), with games and cycles that must
+    not count: a test game, a telemetry game, one a week old, one of an ended assignment."""
+    started = utc_now(-DAY)
+    lineages = [
+        {"family": "logistic", "alias": alias, "config_id": f"mn_{alias}", "version": n}
+        for n, alias in enumerate(("Production", "B", "shadow1", "shadow2"), start=1)
+    ]
+    rows = [game(f"p-{k}", "bot" if k < 4 else "user") for k in range(10)]
+    rows += [
+        game(f"b-{k}", "bot" if k < 8 else "tie", alias="B", assignment_id=2) for k in range(10)
+    ]
+    rows += [
+        game("test", "bot", is_test=True),
+        game("telemetry", "user", source="telemetry"),
+        game("old", "user", assignment_id=99, finished_at=utc_now(-8 * DAY)),
+        game("ended", "user", assignment_id=99),
+        game("cal", "bot", policy="cal", family="legacy", alias=None, assignment_id=None),
+    ]
+    with database.begin() as connection:
+        connection.execute(
+            insert(alias_assignments),
+            [
+                {**row, "reason": "bootstrap", "state": "applied", "started_at": started}
+                for row in lineages
+            ],
+        )
+        connection.execute(insert(games), rows)
+        connection.execute(insert(rounds), [a_round("p-0", n) for n in (1, 2, 3, 4)])
+        connection.execute(
+            insert(predictions),
+            [prediction(n, "Production", 1, n == 1) for n in (1, 2, 3, 4)]
+            + [prediction(n, "shadow1", 3, True) for n in (1, 2)],
+        )
+        connection.execute(
+            insert(training_cycles),
+            [
+                {
+                    "id": "c1",
+                    "started_at": started,
+                    "finished_at": "2026-11-20T10:00:00.000Z",
+                    "status": "success",
+                },
+                {"id": "c2", "started_at": started, "finished_at": utc_now(), "status": "failure"},
+            ],
+        )
+    return database
+
+
+def samples(database) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with database.connect() as connection:
+        families = business_metrics(connection)
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families
+        for sample in family.samples
+    }
+
+
+def value(figures, name: str, **labels: str) -> float | None:
+    return figures.get((name, tuple(sorted(labels.items()))))
+
+
+def test_alias_gauges_count_only_evidence_games(store):
+    figures = samples(store)
+
+    assert value(figures, "rps_alias_games", family="logistic", alias="Production") == 10
+    assert value(figures, "rps_alias_games", family="logistic", alias="B") == 10
+    assert value(figures, "rps_alias_games", family="logistic", alias="shadow1") == 0
+    assert value(figures, "rps_alias_bot_win_rate", family="logistic", alias="Production") == 0.4
+    assert value(figures, "rps_alias_bot_win_rate", family="logistic", alias="B") == 0.8
+    assert value(figures, "rps_alias_bot_win_rate", family="logistic", alias="shadow1") is None
+    assert (
+        value(figures, "rps_alias_prediction_accuracy", family="logistic", alias="Production")
+        == 0.25
+    )
+    assert (
+        value(figures, "rps_alias_prediction_accuracy", family="logistic", alias="shadow1") == 1.0
+    )
+    assert value(figures, "rps_promotion_posterior_b_better", family="logistic") == pytest.approx(
+        prob_b_better(8, 10, 4, 10)
+    )
+    assert value(figures, "rps_promotion_posterior_b_better", family="xgboost") is None
+
+
+def test_policy_gauges_cover_seven_days_of_human_games(store):
+    figures = samples(store)
+
+    # 20 evidence games + the ended assignment's; not the test, telemetry or week-old ones
+    assert value(figures, "rps_games_finished_7d", policy="logan") == 21
+    assert value(figures, "rps_policy_bot_win_rate_7d", policy="logan") == 12 / 21
+    assert value(figures, "rps_games_finished_7d", policy="cal") == 1
+    assert value(figures, "rps_games_finished_7d", policy="brian") == 0
+    assert value(figures, "rps_policy_bot_win_rate_7d", policy="brian") is None
+
+
+def test_the_last_successful_cycle_is_a_unix_time(store):
+    figures = samples(store)
+
+    assert value(figures, "rps_last_training_success_timestamp_seconds") == 1795168800.0
+
+
+def test_an_empty_store_still_names_every_policy(database):
+    figures = samples(database)
+
+    assert value(figures, "rps_games_finished_7d", policy="hal") == 0
+    assert not any(name == "rps_alias_games" for name, _ in figures)
+    assert value(figures, "rps_last_training_success_timestamp_seconds") is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def exposition(collector: BusinessGauges) -> str:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return generate_latest(registry).decode()
+
+
+def test_the_collector_reads_the_store_at_most_once_per_ttl(store):
+    clock = Clock()
+    collector = BusinessGauges(lambda: store, ttl=15, clock=clock)
+    assert 'rps_games_finished_7d{policy="brian"} 0.0' in exposition(collector)
+
+    with store.begin() as connection:
+        connection.execute(
+            insert(games), [game("new", "bot", policy="brian", family="feedforward")]
+        )
+    clock.now += 14
+    assert 'rps_games_finished_7d{policy="brian"} 0.0' in exposition(collector)
+    clock.now += 1
+    assert 'rps_games_finished_7d{policy="brian"} 1.0' in exposition(collector)
+
+
+def test_an_unreachable_store_serves_the_last_figures(store, tmp_path):
+    clock = Clock()
+    broken = create_engine(f"sqlite:///{tmp_path / 'missing' / 'rps.db'}")
+    engines = iter([store, broken, broken])
+    collector = BusinessGauges(lambda: next(engines), ttl=15, clock=clock)
+    first = exposition(collector)
+
+    clock.now += 15
+    assert exposition(collector) == first
+    assert "rps_alias_games" in first
+
+    never_read = BusinessGauges(lambda: broken, ttl=15, clock=clock)
+    assert "rps_" not in exposition(never_read)
