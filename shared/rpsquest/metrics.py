@@ -173,6 +173,7 @@ def _initialise() -> None:
         PREDICTIONS.labels(f.name, alias, correct)
     for f in FAMILIES:
         PREDICTION_LATENCY.labels(f.name)
+        TRAINING_DURATION.labels(f.name)
     for trigger, outcome in itertools.product(
         ("startup", "event", "poll", "admin"), ("loaded", "unchanged", "failed")
     ):
