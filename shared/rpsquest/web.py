@@ -28,6 +28,8 @@ from rpsquest.errors import (
 PUBLIC_BODY_LIMIT = 16 * 1024
 INTERNAL_BODY_LIMIT = 1024 * 1024
 _CORS_FUNCTIONS = ("start_game", "play")
+# The framework routes every method here; any other method is counted under one label value.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Access = Literal["public", "admin", "network"]
 Payload = Mapping[str, Any]
@@ -167,8 +169,9 @@ class Service:
                 response = reply if isinstance(reply, Response) else json_response(*reply)
             except RpsError as error:
                 response = error_reply(error)
+        method = request.method if request.method in _METHODS else "other"
         metrics.HTTP_REQUESTS.labels(
-            self.function, route_label, request.method, str(response.status_code)
+            self.function, route_label, method, str(response.status_code)
         ).inc()
         metrics.HTTP_DURATION.labels(self.function, route_label).observe(
             time.perf_counter() - started

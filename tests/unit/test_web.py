@@ -1,0 +1,62 @@
+"""The HTTP plumbing every function shares: errors as JSON, and metrics on closed label sets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask import Flask, request
+
+from rpsquest import metrics, web
+from rpsquest.config import Settings
+
+SERVICE = web.Service(
+    "start_game", Settings.from_env({}), [web.Route("POST", "/", lambda _r: ({}, 201))]
+)
+
+
+def call(method: str, path: str = "/"):
+    with Flask(__name__).test_request_context(path, method=method):
+        return SERVICE(request)
+
+
+def counted(route: str, method: str, code: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        "rps_http_requests_total",
+        {"function": "start_game", "route": route, "method": method, "code": code},
+    )
+    return value or 0.0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("GET", "/", 405, "method_not_allowed"), ("POST", "/nowhere", 404, "not_found")],
+)
+def test_a_wrong_method_or_path_is_a_json_4xx(method, path, status, code):
+    response = call(method, path)
+
+    assert response.status_code == status
+    assert json.loads(response.data)["error"]["code"] == code
+
+
+def test_an_unknown_method_is_counted_under_one_label_value():
+    before = counted("unmatched", "other", "405")
+
+    call("BREW")
+
+    assert counted("unmatched", "other", "405") == before + 1
+    assert (
+        metrics.REGISTRY.get_sample_value(
+            "rps_http_requests_total",
+            {"function": "start_game", "route": "unmatched", "method": "BREW", "code": "405"},
+        )
+        is None
+    )
+
+
+def test_unmatched_paths_share_one_route_label():
+    before = counted("unmatched", "POST", "404")
+
+    call("POST", "/some/random/path")
+
+    assert counted("unmatched", "POST", "404") == before + 1
