@@ -6,7 +6,7 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import events, web
-from rpsquest.api import PlayRequest
+from rpsquest.api import PlayRequest, PredictionsQuery
 from rpsquest.config import Settings
 from rpsquest.game.engine import Engine
 from rpsquest.serving import ServingModels
@@ -34,6 +34,11 @@ def _play(request: Request) -> tuple[dict, int]:
     return engine().play_round(move), 200
 
 
+def _predictions(request: Request) -> tuple[dict, int]:
+    query = PredictionsQuery.from_args(request.args)
+    return engine().next_round_predictions(query.game_id), 200
+
+
 def _reload(_request: Request) -> tuple[dict, int]:
     MODELS.check_manifest("admin", force=True)
     return MODELS.status(), 200
@@ -47,6 +52,7 @@ SERVICE = web.Service(
         web.Route("POST", "/play", _play),
         web.Route("GET", "/models", lambda _r: (MODELS.status(), 200), "admin"),
         web.Route("POST", "/reload", _reload, "admin"),
+        web.Route("GET", "/predictions", _predictions, "admin"),
     ],
     health_extra=lambda: {"manifest_version": MODELS.manifest_version},
 )

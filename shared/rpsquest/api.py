@@ -116,6 +116,20 @@ class PlayRequest:
         return cls(game_id=game_id, game_token=token, move=move, round=round_no)
 
 
+@dataclass(frozen=True, slots=True)
+class PredictionsQuery:
+    """`?game_id=…` of play's admin GET /predictions."""
+
+    game_id: str
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Self:
+        game_id = args.get("game_id")
+        if not game_id or len(game_id) > _MAX_GAME_ID:
+            raise ValidationError(f"'game_id' is required: a string of at most {_MAX_GAME_ID}.")
+        return cls(game_id=game_id)
+
+
 def _families(body: Mapping[str, Any]) -> tuple[str, ...] | None:
     families = body.get("families")
     if families is None:

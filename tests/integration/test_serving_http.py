@@ -49,6 +49,28 @@ def test_ml_rounds_act_through_the_game_alias_and_store_every_alias(launch, proj
     assert 'rps_prediction_latency_seconds_count{family="feedforward"} 36.0' in metrics
 
 
+def test_predictions_show_what_every_alias_then_predicts_in_the_next_round(launch, project):
+    start_game, play = launch_platform(launch, project)  # no admin token: loopback is admin
+    game = requests.post(start_game.url, json={"policy": "logan"}, timeout=10).json()
+    body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": "paper"}
+    for _ in range(3):
+        requests.post(play.url, json=body, timeout=30)
+
+    shown = requests.get(
+        play.url + "predictions", params={"game_id": game["game_id"]}, timeout=30
+    ).json()
+    requests.post(play.url, json=body, timeout=30)
+
+    stored_game, _, made = stored(project, game["game_id"])
+    assert (shown["round"], shown["family"], shown["phase"]) == (4, "logistic", "ml")
+    assert shown["alias"] == stored_game["alias"]
+    assert {p["alias"]: tuple(p["probabilities"].values()) for p in shown["predictions"]} == {
+        p["alias"]: (p["p_rock"], p["p_paper"], p["p_scissors"]) for p in made
+    }
+    for prediction in shown["predictions"]:
+        assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+
+
 @pytest.mark.parametrize("with_event", [True, False])
 def test_a_new_manifest_reaches_a_running_play(launch, project, trained_cycle, with_event):
     # Without the event, only the periodic check can notice; with it, the check is off.

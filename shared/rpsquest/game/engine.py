@@ -23,6 +23,7 @@ from rpsquest.game.bots import Decision, ModelBank, NoModels, Situation, decide
 from rpsquest.game.gambits import choose_gambit, gambit_moves, keyed_unit
 from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, NO_ALIAS
 from rpsquest.game.rules import (
+    MOVES,
     TARGET_SCORE,
     Move,
     PlayedRound,
@@ -30,10 +31,11 @@ from rpsquest.game.rules import (
     round_points,
     score_round,
 )
-from rpsquest.store.database import migrate, open_engine, write_transaction
+from rpsquest.store.database import migrate, open_engine, read_connection, write_transaction
 from rpsquest.store.games import (
     GameRecord,
     RoundRecord,
+    find_game,
     game_history,
     insert_game,
     lock_game,
@@ -76,6 +78,26 @@ def round_reply(played: RoundRecord) -> dict[str, Any]:
         "winner": winner,
         "next_round_points": upcoming,
     }
+
+
+def _situation(game: GameRecord, history: list[PlayedRound]) -> Situation:
+    """Everything the bot may know before the game's next round."""
+    round_no = game.rounds_played + 1
+    points = round_points(game.id, round_no)
+    easy = game.difficulty == "easy"
+    features = round_features(history, points, round_no, easy)
+    return Situation(
+        game.id,
+        game.policy,
+        game.family,
+        game.alias,
+        easy,
+        game.opening,
+        history,
+        points,
+        round_no,
+        features,
+    )
 
 
 def _metric_labels(game: GameRecord) -> tuple[str, str, str]:
@@ -168,30 +190,46 @@ class Engine:
         self._count(game, played, decision)
         return round_reply(played)
 
+    def next_round_predictions(self, game_id: str) -> dict[str, Any]:
+        """What every alias would predict in the game's next round, for the admin debug view:
+        the same situation, models and decision as play_round, and nothing is written."""
+        with read_connection(self.database) as connection:
+            game = find_game(connection, game_id)
+            if game is None:
+                raise GameNotFound("No game with that id.")
+            if game.winner is not None:
+                raise GameFinished("This game is over; it has no next round.")
+            history = game_history(connection, game.id)
+        situation = _situation(game, history)
+        decision = decide(situation, self.settings.game_secret, self.models)
+        return {
+            "game_id": game.id,
+            "round": situation.round_no,
+            "family": game.family,
+            "alias": game.alias,
+            "phase": decision.phase,
+            "predictions": [
+                {
+                    "alias": p.alias,
+                    "version": p.version,
+                    "probabilities": dict(zip(MOVES, p.probabilities, strict=True)),
+                    "predicted": p.predicted,
+                }
+                for p in decision.predictions
+            ],
+        }
+
     def _play(
         self, connection: Connection, game: GameRecord, history: list[PlayedRound], move: Move
     ) -> tuple[GameRecord, RoundRecord, Decision]:
-        round_no = game.rounds_played + 1
-        points = round_points(game.id, round_no)
-        features = round_features(history, points, round_no, game.difficulty == "easy")
-        situation = Situation(
-            game.id,
-            game.policy,
-            game.family,
-            game.alias,
-            game.difficulty == "easy",
-            game.opening,
-            history,
-            points,
-            round_no,
-            features,
-        )
+        situation = _situation(game, history)
+        points = situation.points
         decision = decide(situation, self.settings.game_secret, self.models)
         scored = score_round(move, decision.move, points, game.user_score, game.bot_score)
         acting = decision.acting
         played = RoundRecord(
             game_id=game.id,
-            round_no=round_no,
+            round_no=situation.round_no,
             created_at=utc_now(),
             user_move=move,
             bot_move=decision.move,
@@ -207,7 +245,7 @@ class Engine:
             alias=acting.alias if acting else game.alias,
             model_version=acting.version if acting else None,
             assignment_id=acting.assignment_id if acting else None,
-            features=json.dumps(features),
+            features=json.dumps(situation.features),
         )
         game = dataclasses.replace(
             game,

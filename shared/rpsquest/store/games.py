@@ -77,7 +77,8 @@ class RoundRecord:
 
 # Statements are built once and take their values as parameters, so SQLAlchemy compiles each
 # once per process instead of keying a new statement on every round (the play hot path).
-_LOCK_GAME = select(games).where(games.c.id == bindparam("game_id")).with_for_update()
+_GAME = select(games).where(games.c.id == bindparam("game_id"))
+_LOCK_GAME = _GAME.with_for_update()
 _HISTORY = (
     select(
         rounds.c.round_no,
@@ -110,6 +111,12 @@ def insert_game(connection: Connection, game: GameRecord) -> None:
 def lock_game(connection: Connection, game_id: str) -> GameRecord | None:
     """Read a game row, locking it against concurrent plays (FOR UPDATE; SQLite locks the file)."""
     row = connection.execute(_LOCK_GAME, {"game_id": game_id}).mappings().first()
+    return GameRecord(**row) if row else None
+
+
+def find_game(connection: Connection, game_id: str) -> GameRecord | None:
+    """Read a game row without locking it."""
+    row = connection.execute(_GAME, {"game_id": game_id}).mappings().first()
     return GameRecord(**row) if row else None
 
 

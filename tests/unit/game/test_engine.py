@@ -142,6 +142,98 @@ def test_the_acting_alias_decides_and_every_alias_prediction_is_stored(make_engi
     assert (round_4["phase"], round_4["alias"], round_4["model_version"]) == ("ml", "Production", 7)
 
 
+class RecordingModels(FixedModels):
+    """Fixed answers, and a record of every feature vector asked about."""
+
+    def __init__(self, probabilities):
+        super().__init__(probabilities)
+        self.seen = []
+
+    def predict(self, family, features):
+        self.seen.append(list(features))
+        return super().predict(family, features)
+
+
+def stored_state(engine):
+    with engine.database.connect() as connection:
+        return [
+            connection.execute(select(table)).mappings().all()
+            for table in (games, rounds, predictions)
+        ]
+
+
+def test_next_round_predictions_are_what_play_then_uses_and_write_nothing(make_engine):
+    bank = RecordingModels(
+        {
+            "Production": (0.8, 0.1, 0.1),
+            "B": (0.1, 0.1, 0.8),
+            "shadow1": (0.2, 0.5, 0.3),
+            "shadow2": (0.4, 0.4, 0.2),
+        }
+    )
+    engine = make_engine(models=bank)  # GAME_1 draws Production
+    start(engine)
+    for move in ("rock", "paper", "scissors"):
+        play(engine, move)
+    before = stored_state(engine)
+
+    shown = engine.next_round_predictions(GAME_1)
+
+    assert stored_state(engine) == before
+    assert {k: v for k, v in shown.items() if k != "predictions"} == {
+        "game_id": GAME_1,
+        "round": 4,
+        "family": "feedforward",
+        "alias": "Production",
+        "phase": "ml",
+    }
+    assert shown["predictions"][1] == {
+        "alias": "B",
+        "version": 7,
+        "probabilities": {"rock": 0.1, "paper": 0.1, "scissors": 0.8},
+        "predicted": "scissors",
+    }
+    play(engine, "rock")
+    with engine.database.connect() as connection:
+        made = connection.execute(select(predictions)).mappings().all()
+        features = connection.execute(
+            select(rounds.c.features).where(rounds.c.round_no == 4)
+        ).scalar_one()
+    assert bank.seen == [json.loads(features)] * 2
+    assert {p["alias"]: (p["p_rock"], p["p_paper"], p["p_scissors"]) for p in made} == {
+        p["alias"]: tuple(p["probabilities"][m] for m in MOVES) for p in shown["predictions"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("policy", "rounds_played", "phase"),
+    [("brian", 0, "gambit"), ("brian", 3, "fallback"), ("hal", 3, "legacy")],
+)
+def test_next_round_predictions_are_empty_when_no_model_predicts(
+    make_engine, policy, rounds_played, phase
+):
+    engine = make_engine()  # no models at all
+    start(engine, policy)
+    for _ in range(rounds_played):
+        play(engine, "rock")
+
+    shown = engine.next_round_predictions(GAME_1)
+
+    assert (shown["round"], shown["phase"], shown["predictions"]) == (rounds_played + 1, phase, [])
+
+
+def test_next_round_predictions_need_a_running_game(make_engine):
+    engine = make_engine()
+    start(engine, "cal")
+    while not play(engine, "rock")["finished"]:
+        pass
+
+    with pytest.raises(GameNotFound):
+        engine.next_round_predictions("nope")
+    with pytest.raises(GameFinished):
+        engine.next_round_predictions(GAME_1)
+
+
 @pytest.mark.parametrize(
     ("bank", "reason"),
     [
