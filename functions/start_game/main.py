@@ -1,11 +1,12 @@
-"""HTTP target for starting a match: policy in, game id, token and first round's values out."""
+"""HTTP target for starting a match: policy in, game id, token and first round's values out;
+GET / is the player's page."""
 
 import functools
 
 import functions_framework
 from flask import Request, Response
 
-from rpsquest import web
+from rpsquest import player_page, web
 from rpsquest.api import StartGameRequest
 from rpsquest.config import Settings
 from rpsquest.game.engine import Engine
@@ -30,7 +31,11 @@ def _start(request: Request) -> tuple[dict, int]:
 SERVICE = web.Service(
     "start_game",
     SETTINGS,
-    [web.Route("POST", "/", _start), web.Route("POST", "/start_game", _start)],
+    [
+        web.Route("POST", "/", _start),
+        web.Route("POST", "/start_game", _start),
+        *player_page.routes(SETTINGS),  # GET /: the player's page, its stylesheet and script
+    ],
 )
 
 

@@ -125,10 +125,17 @@ def bootstrap_models(settings: Settings, timeout: float = 1800) -> None:
     print(f"Models published (manifest {store.read_manifest()['manifest_version']}).")
 
 
+def _page_origins() -> str:
+    """start_game's own origins: the player's page it serves calls play from there."""
+    port = PORTS["start_game"]
+    return f"http://{LOOPBACK}:{port},http://localhost:{port}"
+
+
 def up(settings: Settings, pings: bool = False) -> None:
     log_dir = settings.var_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RPS_PROJECT_DIR": str(settings.project_dir)}
+    env.setdefault("RPS_CORS_ORIGINS", _page_origins())
     servers = [
         start_broker(
             PORTS["devbroker"],
@@ -146,6 +153,7 @@ def up(settings: Settings, pings: bool = False) -> None:
         wait_healthy(servers)
         bootstrap_models(settings)
         print("RPS Quest is running locally (Ctrl-C stops it):")
+        print(f"  player page http://{LOOPBACK}:{PORTS['start_game']}/")
         for server in servers:
             print(f"  {server.name:<11} {server.url}")
         print(f"  database    {settings.database_url}")

@@ -53,6 +53,10 @@ def test_local_up_serves_a_game_against_the_published_models(trained_cycle, tmp_
         }
         rounds = [requests.post(game.json()["play_url"], json=body, timeout=30) for _ in range(4)]
         models = requests.get("http://127.0.0.1:8082/models", timeout=10).json()
+        page = requests.get("http://127.0.0.1:8081/", timeout=10)
+        preflight = requests.options(
+            game.json()["play_url"], headers={"Origin": "http://localhost:8081"}, timeout=10
+        )
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
@@ -63,4 +67,6 @@ def test_local_up_serves_a_game_against_the_published_models(trained_cycle, tmp_
     assert all(f"http://127.0.0.1:{port}/" in printed for port in PORTS.values())
     assert [r.status_code for r in rounds] == [200] * 4
     assert {m["family"] for m in models["loaded"]} == {"xgboost"}
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:8081"
     assert process.returncode == 0
