@@ -1,0 +1,262 @@
+"""The player's page in headless Chromium: a whole game played by clicks and keys on a phone
+screen, checked against what play stored; the debug view against the predictions play stored."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
+from sqlalchemy import create_engine, select
+
+from rpsquest.game.rules import MOVES
+from rpsquest.store.schema import games
+from tests.conftest import REPO
+from tests.integration.conftest import free_port, stored
+from tests.training_fixture import project_env, publish_copy
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+SCREENSHOT = REPO / "test-output" / "browser" / "finished-game.png"
+ADMIN_TOKEN = "browser-admin-token"
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+TOUCH_TARGET = 44  # CSS pixels
+KEYS = {"rock": "r", "paper": "2", "scissors": "s"}
+WINNERS = {"user": "You win", "bot": "The bot wins", "tie": "A tie"}
+EN_DASH = "\N{EN DASH}"
+
+
+def serve_page(launch, **env):
+    """start_game (which serves the page) and play, CORS open to the page's origin only."""
+    start_port, play_port = free_port(), free_port()
+    env = {
+        "RPS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RPS_PLAY_URL": f"http://127.0.0.1:{play_port}/",
+        "RPS_CORS_ORIGINS": f"http://127.0.0.1:{start_port}",
+        **env,
+    }
+    return launch("start_game", port=start_port, **env), launch("play", port=play_port, **env)
+
+
+def game_id_of(project, player_name):
+    engine = create_engine(f"sqlite:///{project / 'var' / 'rps.db'}")
+    with engine.connect() as connection:
+        found = connection.execute(select(games.c.id).where(games.c.player_name == player_name))
+        game_id = found.scalar_one()
+    engine.dispose()
+    return game_id
+
+
+def tenths(value):
+    return f"{value:.1f}"
+
+
+class PlayerPage:
+    """What a player sees and does on the page."""
+
+    def __init__(self, driver, url):
+        self.driver = driver
+        self.wait = WebDriverWait(driver, 10, poll_frequency=0.05)
+        driver.get(url)
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def text(self, css):
+        return self.find(css).text
+
+    def shows(self, css):
+        return self.find(css).is_displayed()
+
+    def start(self, policy, player_name):
+        Select(self.find("#policy")).select_by_value(policy)
+        self.find("#player-name").send_keys(player_name)
+        self.find("#start").click()
+        self.wait.until(lambda _: self.shows("#game"))
+
+    def press(self, key):
+        ActionChains(self.driver).send_keys(key).perform()
+
+    def points(self):
+        """The point values on the move buttons."""
+        return tuple(self.text(f'[data-points="{move}"]') for move in MOVES)
+
+    def rounds_shown(self):
+        return len(self.driver.find_elements(By.CSS_SELECTOR, "#history tbody tr"))
+
+    def history(self):
+        """The rounds table, oldest first, as {cell class: text}; hidden cells included."""
+        return self.driver.execute_script(
+            """
+            const rows = [...document.querySelectorAll("#history tbody tr")].reverse();
+            return rows.map((row) => Object.fromEntries(
+              [...row.cells].map((cell) => [cell.classList[0], cell.textContent])));
+            """
+        )
+
+    def play(self, move, by_key=False):
+        """Click the move's button (or press its key) and wait for the round in the history."""
+        played = self.rounds_shown()
+        if by_key:
+            self.press(KEYS[move])
+        else:
+            self.find(f'.move[data-move="{move}"]').click()
+        self.wait.until(lambda _: self.rounds_shown() == played + 1)
+
+    def layout(self):
+        """The viewport's width, how far the page overflows it, and the move buttons' boxes."""
+        return self.driver.execute_script(
+            """
+            const buttons = [...document.querySelectorAll(".move")];
+            return {
+              width: window.innerWidth,
+              overflow: document.documentElement.scrollWidth - window.innerWidth,
+              moves: buttons.map((button) => button.getBoundingClientRect().toJSON()),
+            };
+            """
+        )
+
+    def debug(self, token):
+        if not self.find("#debug").get_attribute("open"):
+            self.find("#debug summary").click()
+        self.find("#admin-token").clear()
+        self.find("#admin-token").send_keys(token)
+        self.find("#debug-form button[type=submit]").click()
+
+    def debug_status(self, starting):
+        self.wait.until(lambda _: self.text("#debug-status").startswith(starting))
+        return self.text("#debug-status")
+
+    def predictions(self):
+        """The debug table: alias -> version, probabilities, predicted move, acting or not."""
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#predictions tbody tr")
+        return {
+            row.get_attribute("data-alias"): {
+                "version": int(row.find_element(By.CSS_SELECTOR, ".version").text),
+                "probabilities": tuple(
+                    float(
+                        row.find_element(By.CSS_SELECTOR, f".{move}").get_attribute(
+                            "data-probability"
+                        )
+                    )
+                    for move in MOVES
+                ),
+                "predicted": row.find_element(By.CSS_SELECTOR, ".predicted").text,
+                "acting": "acting" in row.get_attribute("class").split(),
+            }
+            for row in rows
+        }
+
+    def errors(self):
+        """Console errors: script exceptions, refused CORS or CSP, failed loads."""
+        return [entry for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+    def screenshot(self):
+        """The whole page at phone width, saved where the test report points."""
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride", {**PHONE, "height": height}
+        )
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert self.driver.save_screenshot(str(SCREENSHOT))
+        print(f"screenshot of the finished game: {SCREENSHOT}")
+
+
+def test_a_whole_game_on_a_phone_shows_what_play_stored(browser, launch, tmp_path):
+    start_game, _ = serve_page(launch)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    page = PlayerPage(browser, start_game.url)
+    name = "<b>Zoë</b>"
+
+    page.start("hal", name)
+    layout = page.layout()
+    shown_points, my_moves = [], []
+    while not page.shows("#winner"):
+        assert len(my_moves) < 60, "the game never finished"
+        assert page.text("#round-no") == str(len(my_moves) + 1)
+        shown_points.append(page.points())
+        move = MOVES[len(my_moves) % 3]
+        page.play(move, by_key=len(my_moves) % 2 == 1)
+        my_moves.append(move)
+
+    game, played, _ = stored(tmp_path, game_id_of(tmp_path, name))
+    assert not page.find("#difficulty").is_enabled()  # easy mode is for the learning bots
+    assert page.text("#player-label") == name
+    assert browser.find_elements(By.CSS_SELECTOR, "#player-label b") == []
+    assert (layout["width"], layout["overflow"]) == (PHONE["width"], 0)
+    assert len({box["top"] for box in layout["moves"]}) == 1  # three buttons side by side
+    for box in layout["moves"]:
+        assert min(box["width"], box["height"]) >= TOUCH_TARGET
+        assert box["right"] <= PHONE["width"]
+    assert [r["user_move"] for r in played] == my_moves
+    assert page.rounds_shown() == len(played) == game["rounds_played"]
+    for row, points, stored_round in zip(page.history(), shown_points, played, strict=True):
+        values = [stored_round[f"{move}_pts"] for move in MOVES]
+        scores = [tenths(stored_round["user_score"]), tenths(stored_round["bot_score"])]
+        assert points == tuple(f"{tenths(v)} pts" for v in values)
+        assert row == {
+            "round": str(stored_round["round_no"]),
+            "points": " / ".join(tenths(v) for v in values),
+            "user-move": stored_round["user_move"],
+            "bot-move": stored_round["bot_move"],
+            "result": stored_round["result"],
+            "score": f" {EN_DASH} ".join(scores),
+        }
+    assert page.text("#last-user-move") == played[-1]["user_move"]
+    assert page.text("#last-bot-move") == played[-1]["bot_move"]
+    final = (tenths(game["user_score"]), tenths(game["bot_score"]))
+    assert (page.text("#user-score"), page.text("#bot-score")) == final
+    assert page.text("#winner").startswith(f"{WINNERS[game['winner']]}, {final[0]} to {final[1]}")
+    assert not page.shows("#play-area")
+    assert page.errors() == []
+
+    page.screenshot()
+    page.press("n")
+    assert page.shows("#setup")
+    assert not page.shows("#game")
+
+
+@pytest.mark.slow
+def test_the_debug_view_shows_what_every_alias_predicts_for_the_next_round(
+    browser, launch, trained_cycle, tmp_path
+):
+    publish_copy(trained_cycle, tmp_path)
+    start_game, _ = serve_page(launch, **project_env(tmp_path))
+    page = PlayerPage(browser, start_game.url)
+    name = "Debugger"
+
+    page.debug("not-the-token")
+    page.start("brian", name)
+    refused = page.debug_status("The admin token is wrong.")
+    page.debug(ADMIN_TOKEN)
+    gambit = page.debug_status("Round 1,")
+    shown = {}
+    for round_no in range(1, 7):
+        if round_no > 3:
+            page.debug_status(f"Round {round_no},")
+            shown |= {(round_no, alias): p for alias, p in page.predictions().items()}
+        page.play(MOVES[round_no % 3])
+
+    game, _, made = stored(tmp_path, game_id_of(tmp_path, name))
+    assert refused == "The admin token is wrong."
+    assert "opening gambit" in gambit
+    assert shown == {
+        (p["round_no"], p["alias"]): {
+            "version": p["version"],
+            "probabilities": (p["p_rock"], p["p_paper"], p["p_scissors"]),
+            "predicted": p["predicted"],
+            "acting": p["alias"] == game["alias"],
+        }
+        for p in made
+    }
+    assert [alias for round_no, alias in shown if round_no == 4] == [
+        "Production",
+        "B",
+        "shadow1",
+        "shadow2",
+    ]
+    for prediction in shown.values():
+        assert sum(prediction["probabilities"]) == pytest.approx(1, abs=1e-3)
+    wrong_token = [(e["source"], "status of 403" in e["message"]) for e in page.errors()]
+    assert wrong_token == [("network", True)]
