@@ -71,7 +71,7 @@ class Prometheus:
         return expr
 
     def shows_data(self, expr: str) -> bool:
-        """A number to show: at least one series whose value is not NaN (no rate yet)."""
+        """A number to show: some series whose value is not NaN (a quantile or share of nothing)."""
         return any(not math.isnan(float(s["value"][1])) for s in self.query(self.concrete(expr)))
 
     def every_target_up(self, count: int) -> bool:
@@ -161,6 +161,7 @@ def test_every_dashboard_query_returns_data_from_the_local_stack(platform, prome
     )
     for title, source in targets("rps-api"):
         reply = requests.get(urljoin(promote.url, source["url"]), timeout=10)
+        reply.raise_for_status()
         rows = reply.json()[source["root_selector"]]
         assert rows, f"{title}: {source['url']} has no rows"
         for column in source["columns"]:  # a bootstrap row has no posterior: some rows will do
