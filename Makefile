@@ -55,8 +55,8 @@ bench: $(INSTALLED)
 
 ## Lint and check formatting
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check shared functions tests bench
-	$(VENV)/bin/ruff format --check shared functions tests bench
+	$(VENV)/bin/ruff check shared functions tests bench dashboards
+	$(VENV)/bin/ruff format --check shared functions tests bench dashboards
 
 ## Remove local state (var/) and the virtualenv
 clean:

@@ -141,6 +141,7 @@ class Service:
             *routes,
         ]
         for route in self.routes:
+            metrics.HTTP_DURATION.labels(function, route.path)
             for code in ("200", "400", "404"):
                 metrics.HTTP_REQUESTS.labels(function, route.path, route.method, code)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dashboards.build import render
 
+from dashboards.build import render
 from rpsquest.local import LOOPBACK, PORTS
 from rpsquest.metrics import REGISTRY
 from tests.conftest import REPO
