@@ -1,4 +1,5 @@
-"""Local mode: every function as a real functions-framework server on its fixed loopback port.
+"""Local mode: every function as a real functions-framework server on its fixed loopback port,
+the dev broker, and Prometheus scraping them when Debian's package is installed.
 
 python -m rpsquest.local up [--pings]
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import requests
 from rpsquest.config import Settings
 
 PORTS = {"devbroker": 8080, "start_game": 8081, "play": 8082, "train": 8083, "promote": 8084}
+PROMETHEUS_PORT = 9090
 LOOPBACK = "127.0.0.1"
 
 
@@ -44,6 +47,21 @@ def function_names(project_dir: Path) -> list[str]:
     return [n for n in PORTS if (project_dir / "functions" / n / "main.py").is_file()]
 
 
+def _spawn(
+    name: str,
+    url: str,
+    command: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path | None,
+) -> Server:
+    with log.open("ab") if log else open(os.devnull, "wb") as output:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=dict(env), stdout=output, stderr=subprocess.STDOUT
+        )
+    return Server(name, url, process)
+
+
 def start_function(
     name: str, port: int, project_dir: Path, env: Mapping[str, str], log: Path | None = None
 ) -> Server:
@@ -59,15 +77,8 @@ def start_function(
         "--port",
         str(port),
     ]
-    with log.open("ab") if log else open(os.devnull, "wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=project_dir,
-            env={"WORKERS": "1", "THREADS": "8", "MLFLOW_DISABLE_TELEMETRY": "true", **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    return Server(name, f"http://{LOOPBACK}:{port}/", process)
+    env = {"WORKERS": "1", "THREADS": "8", "MLFLOW_DISABLE_TELEMETRY": "true", **env}
+    return _spawn(name, f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
 
 
 def wait_healthy(servers: Sequence[Server], timeout: float = 30) -> None:
@@ -94,15 +105,18 @@ def start_broker(
 ) -> Server:
     """The development CloudEvents broker, routing by the Trigger manifests in knative/."""
     command = [sys.executable, "-m", "rpsquest.devbroker", "--port", str(port), *options]
-    with log.open("ab") if log else open(os.devnull, "wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=project_dir,
-            env=dict(env),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    return Server("devbroker", f"http://{LOOPBACK}:{port}/", process)
+    return _spawn("devbroker", f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
+
+
+def start_prometheus(config: Path, port: int, data_dir: Path, log: Path | None) -> Server:
+    """Prometheus scraping the functions as `config` says (observability/prometheus.yml)."""
+    command = [
+        shutil.which("prometheus") or "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data_dir}",
+        f"--web.listen-address={LOOPBACK}:{port}",
+    ]
+    return _spawn("prometheus", f"http://{LOOPBACK}:{port}/", command, config.parent, {}, log)
 
 
 def bootstrap_models(settings: Settings, timeout: float = 1800) -> None:
@@ -149,13 +163,26 @@ def up(settings: Settings, pings: bool = False) -> None:
             for name in function_names(settings.project_dir)
         ),
     ]
+    scrape_config = settings.project_dir / "observability" / "prometheus.yml"
+    observers = []
+    if shutil.which("prometheus") and scrape_config.is_file():
+        observers.append(
+            start_prometheus(
+                scrape_config,
+                PROMETHEUS_PORT,
+                settings.var_dir / "prometheus",
+                log_dir / "prometheus.log",
+            )
+        )
     try:
         wait_healthy(servers)
         bootstrap_models(settings)
         print("RPS Quest is running locally (Ctrl-C stops it):")
         print(f"  player page http://{LOOPBACK}:{PORTS['start_game']}/")
-        for server in servers:
+        for server in servers + observers:
             print(f"  {server.name:<11} {server.url}")
+        if not observers:
+            print("  prometheus  not started (apt-get install prometheus, or make system)")
         print(f"  database    {settings.database_url}")
         print(f"  models      {settings.model_store}")
         print(f"  logs        {log_dir}")
@@ -163,13 +190,13 @@ def up(settings: Settings, pings: bool = False) -> None:
             "  MLflow UI   .venv/bin/mlflow ui --backend-store-uri "
             f"{settings.mlflow_tracking_uri} --port 5000  (then http://127.0.0.1:5000/)"
         )
-        while all(s.process.poll() is None for s in servers):
+        while all(s.process.poll() is None for s in servers + observers):
             time.sleep(0.5)
         print("a server exited; see its log", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
-        for server in servers:
+        for server in servers + observers:
             server.stop()
 
 

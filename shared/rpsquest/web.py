@@ -119,6 +119,7 @@ def _cors(request: Request, response: Response, function: str, settings: Setting
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        response.headers["Access-Control-Max-Age"] = "600"  # one preflight per 10 min, not per move
         response.headers["Vary"] = "Origin"
     return response
 

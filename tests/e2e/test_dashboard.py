@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,14 +22,13 @@ from rpsquest.client import Client
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import ML_POLICIES
-from rpsquest.local import LOOPBACK, PORTS, Server
+from rpsquest.local import LOOPBACK, PORTS, Server, start_prometheus
 from tests.conftest import REPO
 from tests.e2e.conftest import publish, serving, wait_for
 from tests.integration.conftest import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PROMETHEUS = "/usr/bin/prometheus"  # Debian's package, 2.42
 SCRAPE_SECONDS = 5  # observability/prometheus.yml
 PANELS = [
     panel
@@ -98,26 +96,16 @@ def prometheus(platform, tmp_path) -> Iterator[Prometheus]:
     folder = tmp_path / "prometheus"
     folder.mkdir()
     (folder / "prometheus.yml").write_text(scrape_config(servers))
-    address = f"{LOOPBACK}:{free_port()}"
     started = time.monotonic()
-    with (folder / "prometheus.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={folder / 'prometheus.yml'}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address={address}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Prometheus(f"http://{address}/", started)
+    process = start_prometheus(
+        folder / "prometheus.yml", free_port(), folder / "data", folder / "prometheus.log"
+    )
+    server = Prometheus(process.url, started)
     try:
         wait_for(lambda: server.every_target_up(len(servers)), 30, "every function scraped")
         yield server
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.stop()
 
 
 def selects(row: Mapping[str, Any], selector: str) -> bool:
