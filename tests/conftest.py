@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from rpsquest.config import Settings
 
@@ -77,6 +78,17 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Engine]:
+    """A migrated, empty gameplay store on each backend."""
+    from rpsquest.store.database import migrate, open_engine
+
+    engine = open_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

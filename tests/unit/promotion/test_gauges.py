@@ -8,19 +8,10 @@ from sqlalchemy import create_engine, insert
 
 from rpsquest.promotion.gauges import BusinessGauges, business_metrics
 from rpsquest.promotion.posterior import prob_b_better
-from rpsquest.store.database import migrate, open_engine
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import alias_assignments, games, predictions, rounds, training_cycles
 
 DAY = 86400.0
-
-
-@pytest.fixture
-def database(database_url):
-    engine = open_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def game(key: str, winner: str, **overrides) -> dict:

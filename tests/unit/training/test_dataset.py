@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import insert
 
 from rpsquest.game.rules import MOVES
-from rpsquest.store.database import migrate, open_engine, write_transaction
+from rpsquest.store.database import write_transaction
 from rpsquest.store.games import GameRecord, insert_game
 from rpsquest.store.schema import rounds, training_cycles
 from rpsquest.training.dataset import (
@@ -32,11 +32,8 @@ def vector(game_id: str, round_no: int) -> list[float]:
 
 
 @pytest.fixture
-def store(database_url):
-    engine = open_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
+def store(database):
+    return database  # the migrated store of tests/conftest.py, on each backend
 
 
 def add_game(engine, game_id, minute, played=13, source="human", is_test=False, policy="ace"):

@@ -7,18 +7,10 @@ from rpsquest import metrics
 from rpsquest.api import TelemetryRequest
 from rpsquest.client import Client
 from rpsquest.errors import Unavailable, ValidationError
-from rpsquest.store.database import migrate, open_engine, write_transaction
+from rpsquest.store.database import open_engine, write_transaction
 from rpsquest.store.schema import kv
 from rpsquest.training.telemetry import ROTATION_KEY, play_telemetry, take_slot
 from tests.integration.conftest import free_port
-
-
-@pytest.fixture
-def database(database_url):
-    engine = open_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_each_call_takes_the_next_policy_and_the_next_players(database):
