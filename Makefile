@@ -23,7 +23,8 @@ install: $(INSTALLED)
 up: $(INSTALLED)
 	$(PY) -m rpsquest.local up
 
-# Debian packages the tests drive for real: Prometheus, and Chromium with its WebDriver.
+# Debian packages the tests drive for real: Prometheus, and Chromium with its WebDriver
+# (`make system SYSTEM_PACKAGES=…` installs others the same way).
 SYSTEM_PACKAGES := prometheus chromium chromium-driver
 
 ## Install the Debian packages the tests need (as root; nothing happens when they are present)
@@ -50,7 +51,7 @@ eval: $(INSTALLED)
 
 ## Serving benchmarks: play cold start vs heavy imports, peak RSS, warm throughput with wrk
 bench: $(INSTALLED)
-	command -v wrk >/dev/null || apt-get install -y -q wrk
+	$(MAKE) --no-print-directory system SYSTEM_PACKAGES=wrk
 	$(PY) bench/serving.py
 
 ## Lint and check formatting
