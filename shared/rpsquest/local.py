@@ -7,6 +7,7 @@ python -m rpsquest.local up [--pings]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -32,14 +33,17 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10) -> None:
+        """SIGINT (gunicorn's quick shutdown), then SIGKILL to the whole process group: a
+        gthread worker hit by the signal while queueing a request can deadlock in its own
+        shutdown, and would otherwise outlive its master."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # gunicorn: quick shutdown
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self.process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def function_names(project_dir: Path) -> list[str]:
@@ -47,7 +51,7 @@ def function_names(project_dir: Path) -> list[str]:
     return [n for n in PORTS if (project_dir / "functions" / n / "main.py").is_file()]
 
 
-def _spawn(
+def spawn(
     name: str,
     url: str,
     command: Sequence[str],
@@ -55,9 +59,15 @@ def _spawn(
     env: Mapping[str, str],
     log: Path | None,
 ) -> Server:
+    """Start `command` in a process group of its own, its output appended to `log`."""
     with log.open("ab") if log else open(os.devnull, "wb") as output:
         process = subprocess.Popen(
-            command, cwd=cwd, env=dict(env), stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=cwd,
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so that stop() reaches every child
         )
     return Server(name, url, process)
 
@@ -78,7 +88,7 @@ def start_function(
         str(port),
     ]
     env = {"WORKERS": "1", "THREADS": "8", "MLFLOW_DISABLE_TELEMETRY": "true", **env}
-    return _spawn(name, f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
+    return spawn(name, f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
 
 
 def wait_healthy(servers: Sequence[Server], timeout: float = 30) -> None:
@@ -105,7 +115,7 @@ def start_broker(
 ) -> Server:
     """The development CloudEvents broker, routing by the Trigger manifests in knative/."""
     command = [sys.executable, "-m", "rpsquest.devbroker", "--port", str(port), *options]
-    return _spawn("devbroker", f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
+    return spawn("devbroker", f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
 
 
 def start_prometheus(config: Path, port: int, data_dir: Path, log: Path | None) -> Server:
@@ -116,7 +126,7 @@ def start_prometheus(config: Path, port: int, data_dir: Path, log: Path | None) 
         f"--storage.tsdb.path={data_dir}",
         f"--web.listen-address={LOOPBACK}:{port}",
     ]
-    return _spawn("prometheus", f"http://{LOOPBACK}:{port}/", command, config.parent, {}, log)
+    return spawn("prometheus", f"http://{LOOPBACK}:{port}/", command, config.parent, {}, log)
 
 
 def bootstrap_models(settings: Settings, timeout: float = 1800) -> None:
@@ -146,6 +156,7 @@ def _page_origins() -> str:
 
 
 def up(settings: Settings, pings: bool = False) -> None:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the servers on TERM too
     log_dir = settings.var_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RPS_PROJECT_DIR": str(settings.project_dir)}

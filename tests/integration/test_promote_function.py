@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, select
 
 from rpsquest.events import MODEL_PROMOTED, TRAINING_COMPLETED, TRAINING_REQUESTED, new_event
 from rpsquest.store.schema import dead_letters
+from tests.integration.conftest import free_port
 from tests.training_fixture import project_env, smaller_configs_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -21,7 +22,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def promote(launch, trained_cycle, tmp_path):
     shutil.copytree(trained_cycle.project / "var", tmp_path / "var")
     return launch(
-        "promote", **project_env(tmp_path), RPS_MODEL_CONFIGS=smaller_configs_file(tmp_path)
+        "promote",
+        **project_env(tmp_path),
+        RPS_MODEL_CONFIGS=smaller_configs_file(tmp_path),
+        K_SINK=f"http://127.0.0.1:{free_port()}/",  # no broker, even if a test runs one on 8080
     )
 
 
