@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -31,16 +30,6 @@ BLIND = {"l2_lambda": 1e4}
 def publish(broker, event):
     headers, body = to_binary(event)
     requests.post(broker.url, data=body, headers=headers, timeout=10).raise_for_status()
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def serving(play):

@@ -23,9 +23,10 @@ from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import ML_POLICIES
 from rpsquest.local import LOOPBACK, PORTS, Server, start_prometheus
-from tests.conftest import REPO
-from tests.e2e.conftest import publish, serving, wait_for
+from tests.conftest import REPO, wait_for
+from tests.e2e.conftest import publish, serving
 from tests.integration.conftest import free_port
+from tests.prometheus import PrometheusApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -48,14 +49,8 @@ def targets(datasource: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 @dataclass(frozen=True)
-class Prometheus:
-    url: str
+class Prometheus(PrometheusApi):
     started: float  # time.monotonic() before it started
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        reply = requests.get(self.url + "api/v1/query", params={"query": expr}, timeout=10)
-        reply.raise_for_status()
-        return reply.json()["data"]["result"]
 
     def concrete(self, expr: str) -> str:
         """The query as a panel whose time range is this whole run evaluates it at its end."""
@@ -71,13 +66,6 @@ class Prometheus:
     def shows_data(self, expr: str) -> bool:
         """A number to show: some series whose value is not NaN (a quantile or share of nothing)."""
         return any(not math.isnan(float(s["value"][1])) for s in self.query(self.concrete(expr)))
-
-    def every_target_up(self, count: int) -> bool:
-        try:
-            up = self.query("up")
-        except requests.ConnectionError:  # not listening yet
-            return False
-        return len(up) == count and all(series["value"][1] == "1" for series in up)
 
 
 def scrape_config(servers: Mapping[str, Server]) -> str:
@@ -102,7 +90,7 @@ def prometheus(platform, tmp_path) -> Iterator[Prometheus]:
     )
     server = Prometheus(process.url, started)
     try:
-        wait_for(lambda: server.every_target_up(len(servers)), 30, "every function scraped")
+        wait_for(lambda: len(server.scraped_jobs()) == len(servers), 30, "every function scraped")
         yield server
     finally:
         process.stop()

@@ -11,7 +11,8 @@ import requests
 
 from rpsquest.client import Client
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
-from tests.e2e.conftest import publish, serving, wait_for
+from tests.conftest import wait_for
+from tests.e2e.conftest import publish, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -30,6 +30,7 @@ from rpsquest.events import (
 )
 from rpsquest.local import Server, wait_healthy
 from tests.conftest import REPO
+from tests.conftest import wait_for as poll  # FakeService.wait_for is another thing
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -87,14 +88,11 @@ class FakeService:
         self, event_id: str, count: int, path: str = "/", timeout: float = 10
     ) -> list[Received]:
         """The first `count` deliveries of `event_id` to `path`, waiting at most `timeout` s."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.requests_for(event_id, path)
-            if len(found) >= count:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(
-            f"{self.name}{path} got {self.requests_for(event_id, path)} of {event_id}"
+        return poll(
+            lambda: len(found := self.requests_for(event_id, path)) >= count and found,
+            timeout,
+            f"{count} deliveries of {event_id} to {self.name}{path}",
+            every=0.02,
         )
 
     def stop(self) -> None:
@@ -115,13 +113,14 @@ class Stack:
         return requests.post(self.broker.url, data=body, headers=headers, timeout=10)
 
     def dead_letter(self, event_id: str, timeout: float = 10) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = list((self.project / "var" / "dead-letter").glob(f"*_{event_id}.json"))
-            if found:
-                return json.loads(found[0].read_text())
-            time.sleep(0.02)
-        raise AssertionError(f"no dead letter for {event_id}")
+        folder = self.project / "var" / "dead-letter"
+        found = poll(
+            lambda: list(folder.glob(f"*_{event_id}.json")),
+            timeout,
+            f"a dead letter for {event_id}",
+            every=0.02,
+        )
+        return json.loads(found[0].read_text())
 
     def log(self) -> str:
         return (self.project / "devbroker.log").read_text()

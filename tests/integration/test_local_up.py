@@ -12,24 +12,11 @@ import pytest
 import requests
 
 from rpsquest.local import PORTS, PROMETHEUS_PORT
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
+from tests.prometheus import PrometheusApi
 from tests.training_fixture import project_env, publish_copy, smaller_configs_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def wait_for_scrapes(prometheus: str, timeout: float = 30) -> set[str]:
-    """The jobs Prometheus has scraped successfully, once it has scraped them all."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            up = requests.get(prometheus + "api/v1/query", params={"query": "up == 1"}, timeout=5)
-            jobs = {series["metric"]["job"] for series in up.json()["data"]["result"]}
-        except requests.ConnectionError:
-            jobs = set()
-        if len(jobs) == 4 or time.monotonic() > deadline:
-            return jobs
-        time.sleep(0.5)
 
 
 def test_local_up_serves_a_game_against_the_published_models(trained_cycle, tmp_path):
@@ -68,7 +55,10 @@ def test_local_up_serves_a_game_against_the_published_models(trained_cycle, tmp_
         rounds = [requests.post(game.json()["play_url"], json=body, timeout=30) for _ in range(4)]
         models = requests.get("http://127.0.0.1:8082/models", timeout=10).json()
         page = requests.get("http://127.0.0.1:8081/", timeout=10)
-        scraped = wait_for_scrapes(f"http://127.0.0.1:{PROMETHEUS_PORT}/")
+        prometheus = PrometheusApi(f"http://127.0.0.1:{PROMETHEUS_PORT}/")
+        scraped = wait_for(
+            lambda: len(jobs := prometheus.scraped_jobs()) == 4 and jobs, 30, "four scraped jobs"
+        )
         preflight = requests.options(
             game.json()["play_url"], headers={"Origin": "http://localhost:8081"}, timeout=10
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 from rpsquest.local import spawn
+from tests.conftest import wait_for
 
 # A parent that ignores SIGINT (like a gunicorn master waiting on a stuck worker) and a child.
 STUBBORN = """
@@ -32,16 +32,9 @@ def test_stop_kills_the_whole_process_group(tmp_path):
     server = spawn(
         "stubborn", "http://127.0.0.1:1/", [sys.executable, "-c", STUBBORN], tmp_path, {}, log
     )
-    deadline = time.monotonic() + 10
-    while not log.read_text().strip():
-        assert time.monotonic() < deadline, "the child never started"
-        time.sleep(0.05)
-    child = int(log.read_text())
+    child = int(wait_for(lambda: log.read_text().strip(), 10, "the child to start", every=0.05))
 
     server.stop(grace=0.2)
 
     assert server.process.returncode is not None
-    deadline = time.monotonic() + 5
-    while alive(child):
-        assert time.monotonic() < deadline, "the child outlived its server"
-        time.sleep(0.05)
+    wait_for(lambda: not alive(child), 5, "the child to go with its server", every=0.05)
