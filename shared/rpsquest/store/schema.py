@@ -183,6 +183,7 @@ dead_letters = Table(
     Column("type", String(128)),
     Column("source", String(255)),
     Column("payload", Text, nullable=False),
+    Column("replayed_at", _TIMESTAMP),
 )
 
 locks = Table(

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from rpsquest.store.database import migrate, open_engine, write_transaction
+from rpsquest.store.database import SCHEMA_HEAD, migrate, open_engine, write_transaction
 from rpsquest.store.schema import rounds
 
 
@@ -18,7 +18,7 @@ def test_migrations_create_every_table_once(database_url):
     with engine.connect() as connection:
         versions = connection.execute(text("SELECT version_num FROM schema_version")).all()
     engine.dispose()
-    assert versions == [("0002",)]
+    assert versions == [(SCHEMA_HEAD,)]
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
@@ -109,14 +109,12 @@ def test_upgrading_keeps_every_stored_game(database_url):
         ids = connection.execute(text("SELECT id FROM games")).scalars().all()
         version = connection.execute(text("SELECT version_num FROM schema_version")).scalar()
     engine.dispose()
-    assert (ids, version) == (["old"], "0002")
+    assert (ids, version) == (["old"], SCHEMA_HEAD)
 
 
 def test_the_schema_head_constant_is_alembics_head():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
-
-    from rpsquest.store.database import SCHEMA_HEAD
 
     config = Config()
     config.set_main_option("script_location", "rpsquest.store:migrations")
