@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
 import hashlib
+import io
 import json
+import os
 import random
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +26,7 @@ from rpsquest.game.selfplay import play_match
 CorpusSource = Literal["human", "simulated"]
 
 HUMAN_CORPUS_FILE = "brockbank_vul_2024_rounds.csv"
+HUMAN_CORPUS_COLUMNS = ("game", "round", "human_move", "bot_move")
 HUMAN_SHUFFLE_SEED = 2024
 BOOTSTRAP_SECRET = "rps-quest-bootstrap"
 SIMULATED_GAMES_PER_PAIR = 5
@@ -66,19 +73,44 @@ class _PseudoGame:
         return CorpusGame(self.id, "human", tuple(self.rounds), self.finished)
 
 
-def _session_rows(path: Path) -> dict[int, list[tuple[int, str, str]]]:
+class CorpusUnavailable(Exception):
+    """The human corpus could not be read: which file, and what is wrong with it."""
+
+    def __init__(self, source: Traversable, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+
+
+def human_corpus_file(data_dir: Path | None) -> Traversable:
+    """The packaged gzip copy, or `data_dir`'s plain CSV (else its `.csv.gz`) as an override."""
+    if data_dir is None:
+        return resources.files(__package__) / "data" / f"{HUMAN_CORPUS_FILE}.gz"
+    plain, compressed = data_dir / HUMAN_CORPUS_FILE, data_dir / f"{HUMAN_CORPUS_FILE}.gz"
+    # os.path.isfile, unlike Path.is_file, answers False on any stat error, which the read then
+    # reports; a folder with neither file names the plain one, the usual form, in its error.
+    return compressed if os.path.isfile(compressed) and not os.path.isfile(plain) else plain
+
+
+def read_corpus_text(source: Traversable) -> str:
+    """The CSV text of a corpus file, decompressed when its name ends in .gz."""
+    data = source.read_bytes()
+    return (gzip.decompress(data) if source.name.endswith(".gz") else data).decode()
+
+
+def _session_rows(text: str) -> dict[int, list[tuple[int, str, str]]]:
     """(round, human_move, bot_move) per session, each sorted by round."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    if missing := [name for name in HUMAN_CORPUS_COLUMNS if name not in header]:
+        raise ValueError(f"the CSV header lacks {', '.join(missing)}")
+    game, round_no, human, bot = map(header.index, HUMAN_CORPUS_COLUMNS)
     sessions: dict[int, list[tuple[int, str, str]]] = {}
-    with path.open(newline="") as file:
-        reader = csv.reader(file)
-        header = next(reader)
-        game, round_no, human, bot = (
-            header.index(name) for name in ("game", "round", "human_move", "bot_move")
-        )
+    try:
         for row in reader:
             sessions.setdefault(int(row[game]), []).append(
                 (int(row[round_no]), row[human], row[bot])
             )
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"line {reader.line_num}: {exc}") from None
     for rows in sessions.values():
         rows.sort()
     return sessions
@@ -105,17 +137,37 @@ def _cut_session(session: int, rows: Iterable[tuple[int, str, str]]) -> list[Cor
     return games
 
 
-def read_human_corpus(data_dir: Path) -> tuple[CorpusGame, ...]:
-    """Cut the Brockbank & Vul (2024) sessions into pseudo-games, in the seeded shuffled order."""
-    sessions = _session_rows(data_dir / HUMAN_CORPUS_FILE)
+def _problem(exc: Exception) -> str:
+    """What went wrong, without the path that CorpusUnavailable already names."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def read_human_corpus(data_dir: Path | None = None) -> tuple[CorpusGame, ...]:
+    """Cut the Brockbank & Vul (2024) sessions into pseudo-games, in the seeded shuffled order.
+
+    `data_dir` None reads the copy packaged with rpsquest; an unreadable file raises
+    CorpusUnavailable.
+    """
+    source = human_corpus_file(data_dir)
+    try:
+        sessions = _session_rows(read_corpus_text(source))
+    # OSError covers a missing file and a bad gzip header, EOFError a truncated gzip, zlib.error
+    # a corrupt one, ValueError bad text or CSV (UnicodeDecodeError is one).
+    except (OSError, EOFError, zlib.error, ValueError, csv.Error) as exc:
+        raise CorpusUnavailable(source, _problem(exc)) from None
     games = [g for session in sorted(sessions) for g in _cut_session(session, sessions[session])]
     random.Random(HUMAN_SHUFFLE_SEED).shuffle(games)
     return tuple(games)
 
 
 @functools.cache
-def human_corpus(data_dir: Path) -> tuple[CorpusGame, ...]:
-    """The human corpus, read once per process (about two seconds of point values and scores)."""
+def human_corpus(data_dir: Path | None = None) -> tuple[CorpusGame, ...]:
+    """The human corpus, read once per process (about two seconds of point values and scores).
+
+    A failed read is not cached: the next cycle tries again.
+    """
     return read_human_corpus(data_dir)
 
 

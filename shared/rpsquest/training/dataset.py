@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -20,7 +21,9 @@ from rpsquest.game.rules import MOVES, PlayedRound
 from rpsquest.store.database import read_connection
 from rpsquest.store.games import game_history
 from rpsquest.store.schema import games, rounds, training_cycles
-from rpsquest.training.corpus import CorpusGame, human_corpus, simulated_corpus
+from rpsquest.training.corpus import CorpusGame, CorpusUnavailable, human_corpus, simulated_corpus
+
+log = logging.getLogger(__name__)
 
 RowSource = Literal["live", "human", "simulated"]
 GateReason = Literal[
@@ -65,6 +68,8 @@ class Selection:
     live: tuple[LiveGame, ...]  # the capped prefix of `eligible` that is used
     human: tuple[CorpusGame, ...]
     simulated: tuple[CorpusGame, ...]
+    # Set when the fill needed the human corpus and could not read it: the cycle's reason.
+    corpus_problem: str = ""
 
     @property
     def live_rounds(self) -> int:
@@ -219,11 +224,17 @@ def select_training_data(connection: Connection, settings: Settings) -> Selectio
     human_fill = fill * HUMAN_SHARE_PERCENT // 100
     simulated_fill = fill - human_fill
     # The corpora load only when needed: a mature store never reads the human CSV.
-    human = (
-        _take_whole_games(human_corpus(settings.human_data_dir), human_fill) if human_fill else ()
-    )
+    human: tuple[CorpusGame, ...] = ()
+    problem = ""
+    if human_fill:
+        try:
+            human = _take_whole_games(human_corpus(settings.human_data_dir), human_fill)
+        except CorpusUnavailable as exc:
+            # The simulated share still fills; the cycle is partial, or a failure if too small.
+            problem = f"human corpus unavailable: {exc}"
+            log.error("%s", problem)
     simulated = _take_whole_games(simulated_corpus(), simulated_fill) if simulated_fill else ()
-    return Selection(tuple(eligible), live, human, simulated)
+    return Selection(tuple(eligible), live, human, simulated, problem)
 
 
 def last_training_cutoff(connection: Connection) -> str | None:
