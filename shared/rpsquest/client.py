@@ -13,10 +13,14 @@ _TIMEOUT = 10
 
 
 class Client:
-    """start_game and play over HTTP, with one keep-alive session."""
+    """start_game and play over HTTP, with one keep-alive session. `play_url` replaces the
+    public one start_game hands out, for callers inside the cluster."""
 
-    def __init__(self, start_url: str, admin_token: str | None = None) -> None:
+    def __init__(
+        self, start_url: str, admin_token: str | None = None, play_url: str | None = None
+    ) -> None:
         self.start_url = start_url
+        self.play_url = play_url
         self.http = requests.Session()
         if admin_token:
             self.http.headers["Authorization"] = f"Bearer {admin_token}"
@@ -34,7 +38,7 @@ class Client:
         while True:
             move = simulated_player_move(player, game["game_id"], history, points)
             reply = self._post(
-                game["play_url"],
+                self.play_url or game["play_url"],
                 {"game_id": game["game_id"], "game_token": game["game_token"], "move": move},
             )
             history.append(

@@ -33,6 +33,7 @@ class Settings:
     mlflow_tracking_uri: str
     sink_url: str
     play_url: str
+    play_internal_url: str
     start_game_url: str
     admin_token: str | None
     game_secret: str
@@ -67,6 +68,10 @@ class Settings:
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{var / 'mlflow.db'}"),
             sink_url=env.get("K_SINK", "http://127.0.0.1:8080/"),
             play_url=env.get("RPS_PLAY_URL", "http://127.0.0.1:8082/"),
+            # internal callers (telemetry, with the admin bearer) stay on the cluster network
+            play_internal_url=env.get(
+                "RPS_PLAY_INTERNAL_URL", env.get("RPS_PLAY_URL", "http://127.0.0.1:8082/")
+            ),
             start_game_url=env.get("RPS_START_GAME_URL", "http://127.0.0.1:8081/"),
             admin_token=env.get("RPS_ADMIN_TOKEN") or None,
             game_secret=env.get("RPS_GAME_SECRET", "rps-quest-dev-secret"),

@@ -32,7 +32,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """start_game, play and train on one SQLite database, with an admin token."""
+    """start_game, play and train on one SQLite database, with an admin token. The public play
+    URL start_game hands out leads nowhere: telemetry, which sends the admin bearer, must play
+    on the internal one."""
     directory = tmp_path_factory.mktemp("telemetry")
     url = f"sqlite:///{directory / 'rps.db'}"
     with servers(directory) as start:
@@ -40,7 +42,8 @@ def stack(tmp_path_factory):
         env = {
             "RPS_DATABASE_URL": url,
             "RPS_ADMIN_TOKEN": ADMIN_TOKEN,
-            "RPS_PLAY_URL": f"http://127.0.0.1:{play_port}/",
+            "RPS_PLAY_URL": f"http://127.0.0.1:{free_port()}/",
+            "RPS_PLAY_INTERNAL_URL": f"http://127.0.0.1:{play_port}/",
             "RPS_START_GAME_URL": f"http://127.0.0.1:{start_port}/",
             "RPS_TELEMETRY_GAMES": "2",
             "RPS_MODEL_CONFIGS": CONFIGS,

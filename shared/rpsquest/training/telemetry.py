@@ -53,7 +53,7 @@ def take_slot(database: Engine, games: int) -> Slot:
 def play_telemetry(settings: Settings, database: Engine, games: int | None) -> dict[str, Any]:
     """Play one slot's games through start_game and play; an unreachable server is transient."""
     slot = take_slot(database, settings.telemetry_games if games is None else games)
-    client = Client(settings.start_game_url, settings.admin_token)
+    client = Client(settings.start_game_url, settings.admin_token, settings.play_internal_url)
     results = []
     with client.http:
         for bot in slot.players:
