@@ -53,6 +53,7 @@ class CycleResult:
             "cycle_id": self.cycle_id,
             "trigger_event_id": self.trigger_event_id,
             "status": self.status,
+            "reason": self.reason,
             "duration_seconds": round(self.duration_seconds, 3),
             "data": self.data,
             "models": self.models,
@@ -205,9 +206,13 @@ def _run(
         database, settings, force=force, alias_without_version=not _has_versions(database, lineages)
     )
     result = CycleResult(cycle_id, trigger_event_id, "skipped", reason=gate.reason)
-    if not gate.train:
+    # Without the human corpus, a cycle too small to train is a recorded failure, not a skip.
+    unavailable = gate.selection.corpus_problem
+    failed = bool(unavailable) and gate.reason == "too_little_data"
+    if not (gate.train or failed):
         metrics.TRAINING_CYCLES.labels("skipped").inc()
         return result
+    result.reason = unavailable or gate.reason
     with write_transaction(database) as connection:
         connection.execute(
             insert(training_cycles).values(
@@ -227,7 +232,7 @@ def _run(
     }
     failures = 0
     for family, aliases in lineages.items():
-        if families and family not in families:
+        if failed or (families and family not in families):
             continue
         for alias, config in aliases.items():
             if time.perf_counter() - started > settings.train_budget_seconds:
@@ -253,7 +258,8 @@ def _run(
             metrics.TRAINING_DURATION.labels(family).observe(time.perf_counter() - began)
             _record_version(database, family, cycle_id, entry)
             result.models.setdefault(family, {})[alias] = _announcement(entry)
-    result.status = "failure" if not result.models else "partial" if failures else "success"
+    partial = failures or unavailable
+    result.status = "failure" if not result.models else "partial" if partial else "success"
     result.duration_seconds = time.perf_counter() - started
     with write_transaction(database) as connection:
         connection.execute(
