@@ -47,7 +47,7 @@ class Settings:
     train_budget_seconds: int
     train_legacy_stride: int
     train_bootstrap_rounds: int
-    human_data_dir: Path
+    human_data_dir: Path | None  # None: the corpus packaged in rpsquest.training
     manifest_check_seconds: float
     telemetry_games: int
     model_configs: Path
@@ -85,7 +85,11 @@ class Settings:
             train_budget_seconds=_int(env, "RPS_TRAIN_BUDGET_SECONDS", 480),
             train_legacy_stride=_int(env, "RPS_TRAIN_LEGACY_STRIDE", 5),
             train_bootstrap_rounds=_int(env, "RPS_TRAIN_BOOTSTRAP_ROUNDS", 10000),
-            human_data_dir=project / env.get("RPS_HUMAN_DATA_DIR", "../shared/data/human-rps"),
+            # An override folder holds brockbank_vul_2024_rounds.csv (or .csv.gz); unset, or
+            # empty, reads the copy inside the package, which every image has.
+            human_data_dir=(
+                project / env["RPS_HUMAN_DATA_DIR"] if env.get("RPS_HUMAN_DATA_DIR") else None
+            ),
             manifest_check_seconds=_float(env, "RPS_MANIFEST_CHECK_SECONDS", 5),
             telemetry_games=_int(env, "RPS_TELEMETRY_GAMES", 8),
             model_configs=project / env.get("RPS_MODEL_CONFIGS", "configs/model_configs.json"),
