@@ -7,7 +7,7 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import events, metrics, web
-from rpsquest.api import LedgerQuery, PromoteRequest, SwapRequest
+from rpsquest.api import DeadLetterQuery, LedgerQuery, PromoteRequest, ReplayRequest, SwapRequest
 from rpsquest.config import Settings
 from rpsquest.promotion.gauges import BusinessGauges
 from rpsquest.promotion.promoter import LEASE_SECONDS, Promoter
@@ -61,6 +61,16 @@ def _dead_letter(request: Request) -> Response:
     return Response(status=200)
 
 
+def _dead_letters(request: Request) -> tuple[dict, int]:
+    letters = promoter().dead_letters(DeadLetterQuery.from_args(request.args).limit)
+    return {"dead_letters": letters, "count": len(letters)}, 200
+
+
+def _replay(request: Request) -> tuple[dict, int]:
+    body = ReplayRequest.from_json(web.read_json(request, web.INTERNAL_BODY_LIMIT))
+    return promoter().replay_dead_letter(body.id), 200
+
+
 SERVICE = web.Service(
     "promote",
     SETTINGS,
@@ -71,6 +81,8 @@ SERVICE = web.Service(
         web.Route("POST", "/promote", _swap, "admin"),
         web.Route("GET", "/promotions", _promotions, "admin"),
         web.Route("GET", "/aliases", _aliases, "admin"),
+        web.Route("GET", "/dead-letters", _dead_letters, "admin"),
+        web.Route("POST", "/dead-letters/replay", _replay, "admin"),
     ],
 )
 

@@ -183,6 +183,14 @@ class SwapRequest:
         return cls(family=family)
 
 
+def _limit(args: Mapping[str, str]) -> int:
+    """`?limit=N` of the admin listings: 1-200, default 20."""
+    raw = args.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise ValidationError("'limit' must be an integer from 1 to 200.")
+    return int(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerQuery:
     """`?limit=N&family=F` of GET /promotions: limit 1-200 (default 20), a known family."""
@@ -192,13 +200,35 @@ class LedgerQuery:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> Self:
-        raw = args.get("limit", "20")
-        if not raw.isdigit() or not 1 <= int(raw) <= 200:
-            raise ValidationError("'limit' must be an integer from 1 to 200.")
         family = args.get("family")
         if family is not None and family not in FAMILY_NAMES:
             raise ValidationError(f"'family' must be one of {FAMILY_NAMES}.")
-        return cls(limit=int(raw), family=family)
+        return cls(limit=_limit(args), family=family)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterQuery:
+    """`?limit=N` of promote's GET /dead-letters: limit 1-200 (default 20)."""
+
+    limit: int = 20
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Self:
+        return cls(limit=_limit(args))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRequest:
+    """`{id}`: promote's POST /dead-letters/replay sends that dead letter to the Broker again."""
+
+    id: int
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        letter_id = _optional(body, "id", int, "an integer")
+        if letter_id is None or letter_id < 1:
+            raise ValidationError("'id' is required: a dead letter's id, an integer of at least 1.")
+        return cls(id=letter_id)
 
 
 MAX_TELEMETRY_GAMES = 100

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -10,7 +15,13 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import from_http
 from sqlalchemy import create_engine, select
 
-from rpsquest.events import MODEL_PROMOTED, TRAINING_COMPLETED, TRAINING_REQUESTED, new_event
+from rpsquest.events import (
+    MODEL_PROMOTED,
+    PROMOTION_REQUESTED,
+    TRAINING_COMPLETED,
+    TRAINING_REQUESTED,
+    new_event,
+)
 from rpsquest.store.schema import dead_letters
 from tests.integration.conftest import free_port
 from tests.training_fixture import project_env, smaller_configs_file
@@ -141,3 +152,140 @@ def test_an_admin_swaps_production_and_b_and_can_roll_it_back(promote):
     assert bad.status_code == 400
     ledger = requests.get(promote.url + "promotions?family=logistic&limit=1", timeout=10).json()
     assert ledger["promotions"][0]["trigger_type"] == "admin"
+
+
+# Dead letters: listed and replayed by an admin, on a promote with no models yet.
+
+
+@dataclass
+class Sink:
+    """A stand-in for the Broker ingress: records each request and answers 202."""
+
+    url: str
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    recorder = Sink(f"http://127.0.0.1:{server.server_address[1]}/")
+
+    class Record(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # quiet test output
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            recorder.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server.RequestHandlerClass = Record
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield recorder
+    server.shutdown()
+    server.server_close()
+
+
+def untrained_promote(launch, tmp_path, sink_url, port=None):
+    return launch(
+        "promote",
+        port=port,
+        **project_env(tmp_path),
+        RPS_MODEL_CONFIGS=smaller_configs_file(tmp_path),
+        K_SINK=sink_url,
+    )
+
+
+def dead_letter_ids(promote, query=""):
+    listed = requests.get(promote.url + f"dead-letters{query}", timeout=10).json()
+    assert listed["count"] == len(listed["dead_letters"])
+    return [letter["event_id"] for letter in listed["dead_letters"]], listed["dead_letters"]
+
+
+def test_dead_letters_are_listed_newest_first(launch, tmp_path, sink):
+    promote = untrained_promote(launch, tmp_path, sink.url)
+    for n in range(3):
+        lost = new_event("admin", TRAINING_REQUESTED, {"force": True}, "x", f"lost-{n}")
+        assert post_event(promote, lost, "dead-letter").status_code == 200
+
+    ids, letters = dead_letter_ids(promote)
+    newest, _ = dead_letter_ids(promote, "?limit=1")
+
+    assert ids == ["lost-2", "lost-1", "lost-0"]
+    assert newest == ["lost-2"]
+    assert letters[0]["type"] == TRAINING_REQUESTED
+    assert letters[0]["source"] == "/rpsquest/admin"
+    assert letters[0]["data"] == {"force": True}
+    assert letters[0]["replayed_at"] is None
+
+
+def test_a_replay_resends_the_stored_event_in_binary_mode(launch, tmp_path, sink):
+    promote = untrained_promote(launch, tmp_path, sink.url)
+    lost = new_event("admin", TRAINING_REQUESTED, {"force": True, "families": ["xgboost"]}, "x")
+    post_event(promote, lost, "dead-letter")
+    (letter,) = dead_letter_ids(promote)[1]
+
+    reply = requests.post(
+        promote.url + "dead-letters/replay", json={"id": letter["id"]}, timeout=30
+    )
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["replayed_at"] is not None
+    ((headers, body),) = sink.received
+    assert headers["ce-specversion"] == "1.0"
+    assert (headers["ce-id"], headers["ce-source"], headers["ce-type"]) == (
+        lost["id"],
+        lost["source"],
+        lost["type"],
+    )
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"force": True, "families": ["xgboost"]}
+    assert dead_letter_ids(promote)[1][0]["replayed_at"] == reply.json()["replayed_at"]
+
+
+def test_a_replayed_event_the_consumer_already_processed_is_a_duplicate_there(launch, tmp_path):
+    port = free_port()  # promote is its own sink: a promotion request it handled, then lost
+    promote = untrained_promote(launch, tmp_path, f"http://127.0.0.1:{port}/", port=port)
+    request = new_event("admin", PROMOTION_REQUESTED, {}, "x", "handled-then-lost")
+    assert post_event(promote, request).status_code == 200
+    post_event(promote, request, "dead-letter")
+    (letter,) = dead_letter_ids(promote)[1]
+
+    reply = requests.post(
+        promote.url + "dead-letters/replay", json={"id": letter["id"]}, timeout=30
+    )
+
+    assert reply.status_code == 200, reply.text
+    metrics = requests.get(promote.url + "metrics", timeout=10).text
+    processed = f'function="promote",outcome="processed",type="{PROMOTION_REQUESTED}"'
+    duplicate = f'function="promote",outcome="duplicate",type="{PROMOTION_REQUESTED}"'
+    assert f"rps_events_total{{{processed}}} 1.0" in metrics
+    assert f"rps_events_total{{{duplicate}}} 1.0" in metrics
+
+
+def test_dead_letter_admin_errors_are_4xx_and_a_down_broker_is_503(launch, tmp_path):
+    promote = untrained_promote(launch, tmp_path, f"http://127.0.0.1:{free_port()}/")
+    post_event(promote, new_event("admin", TRAINING_REQUESTED, {}, "x", "lost"), "dead-letter")
+    (letter,) = dead_letter_ids(promote)[1]
+
+    def replay(body):
+        return requests.post(promote.url + "dead-letters/replay", json=body, timeout=30)
+
+    for query in ("limit=0", "limit=201", "limit=ten"):
+        response = requests.get(promote.url + f"dead-letters?{query}", timeout=10)
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "validation_error"
+    for body in ({}, {"id": "1"}, {"id": True}, {"id": 0}):
+        response = replay(body)
+        assert response.status_code == 400, body
+        assert response.json()["error"]["code"] == "validation_error"
+    unknown = replay({"id": letter["id"] + 1})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "not_found"
+    down = replay({"id": letter["id"]})
+    assert down.status_code == 503
+    assert down.json()["error"]["code"] == "unavailable"
+    assert dead_letter_ids(promote)[1][0]["replayed_at"] is None  # not marked: nothing was sent

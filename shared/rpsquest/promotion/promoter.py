@@ -8,7 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from cloudevents.http import CloudEvent
@@ -16,20 +16,21 @@ from sqlalchemy import Connection, insert, select, update
 
 from rpsquest import events, metrics
 from rpsquest.api import PromoteRequest
-from rpsquest.errors import Busy, NotFound
+from rpsquest.errors import Busy, NotFound, Unavailable
 from rpsquest.game.policies import ALIASES, FAMILY_NAMES
 from rpsquest.pipeline import PipelineFunction
 from rpsquest.promotion.evidence import Lineage, game_evidence, shared_accuracy
 from rpsquest.promotion.rule import SWAP, judge, ranked_challengers, reorder
 from rpsquest.store.coordination import acquire_lease, release_lease
 from rpsquest.store.database import read_connection, write_transaction
-from rpsquest.store.games import utc_now
-from rpsquest.store.schema import (
-    alias_assignments,
-    dead_letters,
-    model_versions,
-    promotion_ledger,
+from rpsquest.store.dead_letters import (
+    find_dead_letter,
+    mark_replayed,
+    recent_dead_letters,
+    record_dead_letter,
 )
+from rpsquest.store.games import utc_now
+from rpsquest.store.schema import alias_assignments, model_versions, promotion_ledger
 from rpsquest.training.cycle import newest_versions
 
 FUNCTION = "promote"
@@ -438,17 +439,34 @@ class Promoter(PipelineFunction):
     def record_dead_letter(self, event: events.Event) -> None:
         """Keep what the Broker could not deliver, for operators to inspect and replay."""
         with write_transaction(self.database) as connection:
-            connection.execute(
-                insert(dead_letters).values(
-                    received_at=utc_now(),
-                    event_id=event.id,
-                    type=event.type,
-                    source=event.source,
-                    payload=json.dumps(event.data),
-                )
+            record_dead_letter(
+                connection, utc_now(), event.id, event.type, event.source, event.data
             )
         label = event.type if event.type in events.EVENT_TYPES else OTHER_EVENT_TYPE
         metrics.DEAD_LETTERS.labels(label).inc()
+
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        """The newest dead letters, as promote's GET /dead-letters lists them."""
+        with read_connection(self.database) as connection:
+            return [asdict(letter) for letter in recent_dead_letters(connection, limit)]
+
+    def replay_dead_letter(self, letter_id: int) -> dict[str, Any]:
+        """Send a dead letter to K_SINK again as it came (same id, source, type and data), so
+        the consumers' idempotency still applies; then note the replay on its row."""
+        with read_connection(self.database) as connection:
+            letter = find_dead_letter(connection, letter_id)
+        if letter is None:
+            raise NotFound(f"There is no dead letter {letter_id}.")
+        attributes = {"id": letter.event_id, "source": letter.source, "type": letter.type}
+        event = CloudEvent(attributes | {"datacontenttype": "application/json"}, letter.data)
+        try:
+            events.send(self.settings.sink_url, event)
+        except OSError as exc:  # requests' errors are OSErrors: the Broker is down or refuses
+            raise Unavailable(f"The Broker did not take the replay: {exc}") from exc
+        replayed_at = utc_now()
+        with write_transaction(self.database) as connection:
+            mark_replayed(connection, letter_id, replayed_at)
+        return asdict(letter) | {"replayed_at": replayed_at, "sink": self.settings.sink_url}
 
 
 def _reason(changed: list[FamilyOutcome], repaired: bool) -> str:
