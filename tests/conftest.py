@@ -48,13 +48,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings for a project under tmp_path, with overrides by variable name."""
 
     def build(**env: str) -> Settings:
-        return Settings.from_env(
-            {
-                "RPS_PROJECT_DIR": str(tmp_path),
-                "RPS_HUMAN_DATA_DIR": str(REPO.parent / "shared" / "data" / "human-rps"),
-                **env,
-            }
-        )
+        return Settings.from_env({"RPS_PROJECT_DIR": str(tmp_path), **env})
 
     return build
 

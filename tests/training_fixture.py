@@ -45,7 +45,6 @@ def project_env(project: Path) -> dict[str, str]:
     return {
         "RPS_PROJECT_DIR": str(project),
         "RPS_TRAIN_BOOTSTRAP_ROUNDS": "1500",
-        "RPS_HUMAN_DATA_DIR": str(REPO.parent / "shared" / "data" / "human-rps"),
     }
 
 

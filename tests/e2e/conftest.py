@@ -56,7 +56,6 @@ def platform(tmp_path, launch) -> Iterator[tuple[Server, dict[str, Server]]]:
         "RPS_PROJECT_DIR": str(tmp_path),
         "RPS_MODEL_CONFIGS": str(tmp_path / "configs.json"),
         "RPS_TRAIN_BOOTSTRAP_ROUNDS": "800",
-        "RPS_HUMAN_DATA_DIR": str(REPO.parent / "shared" / "data" / "human-rps"),
         "RPS_PROMOTION_MIN_GAMES": "5",
         "K_SINK": f"http://127.0.0.1:{ports['broker']}/",
         "RPS_PLAY_URL": f"http://127.0.0.1:{ports['play']}/",

@@ -39,7 +39,6 @@ def project_env(tmp_path):
         "RPS_DATABASE_URL": f"sqlite:///{tmp_path / 'rps.db'}",
         "RPS_MODEL_CONFIGS": str(configs),
         "RPS_TRAIN_BOOTSTRAP_ROUNDS": "1500",
-        "RPS_HUMAN_DATA_DIR": str(REPO.parent / "shared" / "data" / "human-rps"),
     }
 
 

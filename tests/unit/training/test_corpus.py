@@ -1,29 +1,47 @@
+import gzip
+import hashlib
+import json
 import random
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from rpsquest.game.gambits import choose_gambit, gambit_moves
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import reaches_target, round_points
+from rpsquest.modelstore import open_store
+from rpsquest.store.schema import training_cycles
 from rpsquest.training.corpus import (
     BOOTSTRAP_SECRET,
     HUMAN_CORPUS_FILE,
+    CorpusUnavailable,
     corpus_sha256,
     human_corpus,
+    human_corpus_file,
     play_simulated_corpus,
+    read_corpus_text,
     read_human_corpus,
     simulated_corpus,
 )
+from rpsquest.training.cycle import run_cycle
 from tests.conftest import REPO
+from tests.training_fixture import smaller_configs
 
-HUMAN_DATA = REPO.parent / "shared" / "data" / "human-rps"
+# Where the corpus was handed over: beside the repository in CI, in no image.
+HANDED_OVER = REPO.parent / "shared" / "data" / "human-rps" / HUMAN_CORPUS_FILE
+PACKAGED = f"rpsquest/training/data/{HUMAN_CORPUS_FILE}.gz"
 # Computed once from the first run; any change to rules, gambits or legacy bots moves it.
 SIMULATED_CORPUS_SHA256 = "eebbef6ff24066428b0ede8261cff374d49f8486990368b9970ef368a8a935d9"
 
 
 @pytest.fixture(scope="module")
 def humans():
-    return human_corpus(HUMAN_DATA)
+    return human_corpus()  # the packaged copy, as every image reads it
 
 
 def test_the_human_corpus_has_the_expected_pseudo_games(humans):
@@ -31,6 +49,54 @@ def test_the_human_corpus_has_the_expected_pseudo_games(humans):
     assert sum(game.finished for game in humans) == 9_779
     assert sum(len(game.rounds) for game in humans) == 122_310
     assert sum(game.labelled_rounds for game in humans) == 91_260
+
+
+@pytest.mark.skipif(not HANDED_OVER.exists(), reason="no handed-over corpus beside the repo")
+def test_the_packaged_corpus_is_the_handed_over_csv_byte_for_byte():
+    packaged = gzip.decompress(human_corpus_file(None).read_bytes())
+
+    assert packaged == HANDED_OVER.read_bytes()
+
+
+# Run by a separate interpreter with the unpacked wheel first on sys.path, as an image has it.
+_READ_INSTALLED = """
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+from rpsquest.training.corpus import human_corpus_file, read_corpus_text
+source = human_corpus_file(None)
+print(source)
+print(hashlib.sha256(read_corpus_text(source).encode()).hexdigest())
+"""
+
+
+def test_a_built_wheel_carries_the_corpus_and_reads_it_from_there(tmp_path):
+    # What the image copies (pyproject.toml, shared/), built without touching the checkout.
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(REPO / "pyproject.toml", source)
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(REPO / "shared", source / "shared", ignore=skip)
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index"]
+    subprocess.run([*pip, "-q", "-w", tmp_path / "dist", source], check=True, timeout=120)
+    [wheel] = (tmp_path / "dist").glob("rpsquest-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        archive.extractall(site)
+
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", _READ_INSTALLED, str(site)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert {PACKAGED, "rpsquest/training/data/SOURCES.md"} <= set(names)
+    installed, digest = done.stdout.split()
+    assert Path(installed) == site / PACKAGED
+    checkout = read_corpus_text(human_corpus_file(None)).encode()
+    assert digest == hashlib.sha256(checkout).hexdigest()
 
 
 def test_session_one_first_pseudo_game_ends_at_round_13_with_the_bot_ahead(humans):
@@ -56,12 +122,17 @@ def test_pseudo_games_replay_our_rules_from_zero(humans):
         assert reached == [False] * (len(reached) - 1) + [game.finished]
 
 
-def test_a_missing_move_closes_the_pseudo_game_and_is_skipped(tmp_path):
+HEADER = "game,experiment,bot_strategy,round,human_move,bot_move,human_outcome,human_rt_ms"
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_a_missing_move_closes_the_pseudo_game_and_is_skipped(tmp_path, suffix):
     moves = [("R", "S"), ("N", "R"), ("N", "P"), ("P", "P"), ("S", "N")]
     moves += [("P", "R")] * 12 + [("R", "R")]  # paper beats rock: the user reaches 10 by then
-    header = "game,experiment,bot_strategy,round,human_move,bot_move,human_outcome,human_rt_ms"
     rows = [f"7,E1,x,{n},{h},{b},T,1" for n, (h, b) in enumerate(moves, start=1)]
-    (tmp_path / HUMAN_CORPUS_FILE).write_text("\n".join([header, *reversed(rows)]) + "\n")
+    text = "\n".join([HEADER, *reversed(rows)]) + "\n"
+    data = gzip.compress(text.encode()) if suffix else text.encode()
+    (tmp_path / f"{HUMAN_CORPUS_FILE}{suffix}").write_bytes(data)
 
     games = {g.id: g for g in read_human_corpus(tmp_path)}
 
@@ -75,6 +146,91 @@ def test_a_missing_move_closes_the_pseudo_game_and_is_skipped(tmp_path):
     assert (opening.round_no, opening.bot_score) == (1, 0.0)  # a fresh start from 0/0
     assert opening.user_score == round_points("bv2024:7:4", 1).paper
     assert fourth.rounds[-1].result == "draw" and not fourth.finished
+
+
+def _packaged_gzip() -> bytes:
+    return human_corpus_file(None).read_bytes()
+
+
+# (file name suffix, its bytes, the problem reported: the start of it for zlib's own words)
+UNREADABLE = {
+    "missing": ("", None, "No such file or directory"),
+    "truncated gzip": (
+        ".gz",
+        lambda: _packaged_gzip()[:100_000],
+        "Compressed file ended before the end-of-stream marker was reached",
+    ),
+    "corrupt gzip": (
+        ".gz",
+        lambda: _packaged_gzip()[:1000] + bytes(100) + _packaged_gzip()[1100:],
+        "Error -3 while decompressing data",
+    ),
+    "not gzip": (".gz", lambda: HEADER.encode(), "Not a gzipped file (b'ga')"),
+    "bad header": ("", lambda: b"gm,rnd,human_move,bot_move\n1,1,R,R\n", "the CSV header lacks"),
+    "bad row": ("", lambda: f"{HEADER}\n1,E1,x,two,R,R,T,1\n".encode(), "line 2: invalid literal"),
+}
+
+
+def _damaged_folder(tmp_path: Path, case: str) -> Path:
+    """A corpus folder holding the damaged file of `case`; returns the file's path."""
+    suffix, content, _problem = UNREADABLE[case]
+    path = tmp_path / "corpus" / f"{HUMAN_CORPUS_FILE}{suffix}"
+    if content is not None:
+        path.parent.mkdir()
+        path.write_bytes(content())
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_an_unreadable_corpus_names_its_file_and_problem(tmp_path, case):
+    path = _damaged_folder(tmp_path, case)
+
+    with pytest.raises(CorpusUnavailable) as raised:
+        read_human_corpus(path.parent)
+
+    assert str(raised.value).startswith(f"{path}: {UNREADABLE[case][2]}")
+
+
+@pytest.mark.parametrize(
+    ("case", "bootstrap_rounds", "status", "trained"),
+    [
+        pytest.param(
+            "missing",
+            "3000",
+            "partial",
+            {"logistic": ["B", "Production", "shadow1", "shadow2"]},
+            marks=pytest.mark.slow,  # four models trained and registered in MLflow
+        ),
+        ("truncated gzip", "1500", "failure", {}),  # 20% of 1500 is under RPS_TRAIN_MIN_ROUNDS
+    ],
+)
+def test_a_cycle_without_its_human_corpus_trains_on_the_simulated_share_if_it_can(
+    database, make_settings, tmp_path, case, bootstrap_rounds, status, trained
+):
+    path = _damaged_folder(tmp_path, case)
+    settings = make_settings(
+        RPS_HUMAN_DATA_DIR=str(path.parent), RPS_TRAIN_BOOTSTRAP_ROUNDS=bootstrap_rounds
+    )
+
+    result = run_cycle(
+        settings,
+        database,
+        open_store(settings.model_store),
+        smaller_configs(),
+        force=True,
+        families=("logistic",),
+    )
+
+    assert result is not None
+    reply = result.event_data()
+    assert (reply["status"], reply["data"]["live_rounds"]) == (status, 0)
+    assert reply["reason"].startswith(f"human corpus unavailable: {path}: {UNREADABLE[case][2]}")
+    assert 0 < reply["data"]["bootstrap_rounds"] <= int(bootstrap_rounds) // 5
+    assert {family: sorted(aliases) for family, aliases in reply["models"].items()} == trained
+    with database.connect() as connection:
+        stored = connection.execute(select(training_cycles)).mappings().one()
+    assert (stored["id"], stored["status"]) == (result.cycle_id, status)
+    assert json.loads(stored["summary"])["reason"] == reply["reason"]
 
 
 def test_the_simulated_corpus_pairs_every_bot_five_times():

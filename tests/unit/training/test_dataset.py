@@ -9,6 +9,7 @@ from rpsquest.game.rules import MOVES
 from rpsquest.store.database import write_transaction
 from rpsquest.store.games import GameRecord, insert_game
 from rpsquest.store.schema import rounds, training_cycles
+from rpsquest.training.corpus import HUMAN_CORPUS_FILE
 from rpsquest.training.dataset import (
     LiveGame,
     Selection,
@@ -172,8 +173,25 @@ def test_a_store_with_enough_live_rounds_reads_no_corpus(store, make_settings):
 
     selection = select(store, settings)
 
-    assert (selection.human, selection.simulated) == ((), ())
+    assert (selection.human, selection.simulated, selection.corpus_problem) == ((), (), "")
     assert selection.total_rounds == 20
+
+
+def test_a_young_store_without_its_human_corpus_fills_the_simulated_share_and_says_why(
+    store, make_settings, tmp_path, caplog
+):
+    missing = tmp_path / "nowhere"
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="1000", RPS_HUMAN_DATA_DIR=str(missing))
+
+    selection = select(store, settings)
+
+    assert selection.human == ()
+    assert 198 - 30 < sum(g.labelled_rounds for g in selection.simulated) <= 198
+    problem = f"human corpus unavailable: {missing / HUMAN_CORPUS_FILE}: No such file or directory"
+    assert selection.corpus_problem == problem
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+        ("ERROR", problem, None)
+    ]
 
 
 def _selection(*games: tuple[str, int]) -> Selection:
