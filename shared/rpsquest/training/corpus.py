@@ -151,10 +151,10 @@ def read_human_corpus(data_dir: Path | None = None) -> tuple[CorpusGame, ...]:
     CorpusUnavailable.
     """
     source = human_corpus_file(data_dir)
-    try:
-        sessions = _session_rows(read_corpus_text(source))
     # OSError covers a missing file and a bad gzip header, EOFError a truncated gzip, zlib.error
     # a corrupt one, ValueError bad text or CSV (UnicodeDecodeError is one).
+    try:
+        sessions = _session_rows(read_corpus_text(source))
     except (OSError, EOFError, zlib.error, ValueError, csv.Error) as exc:
         raise CorpusUnavailable(source, _problem(exc)) from None
     games = [g for session in sorted(sessions) for g in _cut_session(session, sessions[session])]
