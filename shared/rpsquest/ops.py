@@ -4,18 +4,22 @@ Reads Knative objects with the official `kubernetes` client (CustomObjectsApi on
 serving.knative.dev/v1 and eventing.knative.dev/v1; no Knative client library) and calls the
 functions' admin routes through each ksvc's `status.url` with the bearer from RPS_ADMIN_TOKEN.
 
-  status      each ksvc: Ready, latest ready revision, traffic split, replicas
-  train       send io.rpsquest.training.requested to the Broker `default`
-  aliases     promote's GET /aliases          promotions  promote's GET /promotions
-  reload      play's POST /reload (check the manifest now)
+  status        each ksvc: Ready, latest ready revision, traffic split, replicas
+  train         send io.rpsquest.training.requested to the Broker `default`
+  evaluate      promote's POST /run           swap (rollback)   promote's POST /promote
+  telemetry     train's POST /telemetry       reload            play's POST /reload
+  aliases       promote's GET /aliases        promotions        promote's GET /promotions
+  dead-letters  promote's GET /dead-letters   replay            promote's POST /dead-letters/replay
 
-train and promote are cluster-local: from a laptop, port-forward and pass --url (see
-docs/operations.md).
+A family may be named by its bot too (brian = feedforward, forrest = xgboost, logan =
+logistic). train and promote are cluster-local: from a laptop, port-forward and pass --url (see
+docs/operations.md). knative/base/rbac.yaml grants the Kubernetes calls made here, no others.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -24,10 +28,11 @@ from typing import Any
 
 import requests
 from kubernetes import client, config
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 from rpsquest.events import TRAINING_REQUESTED, new_event, send
+from rpsquest.game.policies import FAMILY_BY_POLICY, FAMILY_NAMES
 
 NAMESPACE = "rps-quest"
 SERVICES = ("rps-start-game", "rps-play", "rps-train", "rps-promote")
@@ -35,6 +40,8 @@ BROKER = "default"
 _SERVING = ("serving.knative.dev", "v1")
 _EVENTING = ("eventing.knative.dev", "v1")
 _TIMEOUT = 15
+# Calls that do work wait as long as the ksvc may take: train's timeoutSeconds is 600.
+_WORK_TIMEOUT = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,15 +207,24 @@ def status_table(summaries: Sequence[ServiceSummary], namespace: str) -> Table:
 def _bearer() -> dict[str, str]:
     token = os.environ.get("RPS_ADMIN_TOKEN")
     if not token:
-        raise SystemExit("Set RPS_ADMIN_TOKEN to the admin bearer (the rps-admin Secret).")
+        raise SystemExit(
+            "Set RPS_ADMIN_TOKEN to the admin bearer (key admin-token of Secret rps-secrets)."
+        )
     return {"Authorization": f"Bearer {token}"}
 
 
 def admin_call(
-    method: str, base_url: str, path: str, params: Mapping[str, Any] | None = None
+    method: str,
+    base_url: str,
+    path: str,
+    params: Mapping[str, Any] | None = None,
+    body: Mapping[str, Any] | None = None,
+    timeout: float = _TIMEOUT,
 ) -> dict[str, Any]:
     url = base_url.rstrip("/") + path
-    reply = requests.request(method, url, headers=_bearer(), params=params, timeout=_TIMEOUT)
+    reply = requests.request(
+        method, url, headers=_bearer(), params=params, json=body, timeout=timeout
+    )
     if not reply.ok:
         raise SystemExit(f"{method} {url} answered {reply.status_code}: {reply.text[:300]}")
     return reply.json()
@@ -271,6 +287,48 @@ def reload_table(body: Mapping[str, Any]) -> Table:
     return table
 
 
+def promoted_table(body: Mapping[str, Any]) -> RenderableType:
+    """What promote's POST /run or POST /promote changed: the model.promoted data."""
+    if not body.get("changed"):
+        return "No change: the serving manifest stays as it is."
+    table = Table(
+        title=f"Manifest {_cell(body.get('previous_manifest_version'))} → "
+        f"{body.get('manifest_version')} ({body.get('reason')})"
+    )
+    columns = ("family", "alias", "from_version", "to_version", "config_id")
+    for column in columns:
+        table.add_column(column)
+    for change in body.get("changes", []):
+        table.add_row(*(_cell(change.get(column)) for column in columns))
+    if body.get("event_delivered") is False:
+        table.caption = "model.promoted did not reach the Broker: play reads the manifest anyway"
+    return table
+
+
+def telemetry_table(body: Mapping[str, Any]) -> Table:
+    title = (
+        f"Telemetry against {body.get('policy')}: {body.get('games')} games, "
+        f"bot win rate {_cell(body.get('bot_win_rate'))}"
+    )
+    table = Table(title=title, min_width=len(title))  # the columns alone are narrower
+    for column in ("player", "winner", "rounds"):
+        table.add_column(column)
+    for row in body.get("results", []):
+        table.add_row(*(_cell(row.get(c)) for c in ("player", "winner", "rounds")))
+    return table
+
+
+def dead_letters_table(body: Mapping[str, Any]) -> Table:
+    table = Table(title=f"Dead letters ({body.get('count', 0)} rows, newest first)")
+    columns = ("id", "received_at", "type", "source", "event_id", "replayed_at")
+    for column in (*columns, "data"):
+        table.add_column(column)
+    for row in body.get("dead_letters", []):
+        data = json.dumps(row.get("data"), separators=(",", ":"))
+        table.add_row(*(_cell(row.get(column)) for column in columns), data)
+    return table
+
+
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     moved = [
         f"{alias} {before.get(alias)}→{after.get(alias)}"
@@ -290,54 +348,141 @@ def _cell(value: Any) -> str:
 
 # --- the command line -----------------------------------------------------------------------
 
+Api = client.ApiClient | None  # None when --url makes the Kubernetes API unnecessary
 
-def _parser() -> argparse.ArgumentParser:
+
+def family_name(name: str) -> str:
+    """argparse type of --family: a family, or the ML bot that plays it (brian = feedforward)."""
+    name = name.strip().lower()
+    if name in FAMILY_NAMES:
+        return name
+    if name in FAMILY_BY_POLICY:
+        return FAMILY_BY_POLICY[name].name
+    bots = ", ".join(f"{policy} = {family.name}" for policy, family in FAMILY_BY_POLICY.items())
+    raise argparse.ArgumentTypeError(
+        f"unknown family {name!r}: choose one of {', '.join(FAMILY_NAMES)} (or a bot: {bots})"
+    )
+
+
+def _base(args: argparse.Namespace, api: Api, service: str = "rps-promote") -> str:
+    """The function's base URL: --url, else its ksvc's status.url."""
+    return args.url or service_url(api, args.namespace, service)
+
+
+def _status(args: argparse.Namespace, api: Api) -> RenderableType:
+    return status_table(service_summaries(api, args.namespace), args.namespace)
+
+
+def _train(args: argparse.Namespace, api: Api) -> RenderableType:
+    sink = args.url or broker_url(api, args.namespace)
+    event_id = request_training(sink, args.force, args.families)
+    return f"Sent {TRAINING_REQUESTED} {event_id} to {sink}"
+
+
+def _evaluate(args: argparse.Namespace, api: Api) -> RenderableType:
+    body = {"families": args.families} if args.families else {}
+    return promoted_table(
+        admin_call("POST", _base(args, api), "/run", body=body, timeout=_WORK_TIMEOUT)
+    )
+
+
+def _swap(args: argparse.Namespace, api: Api) -> RenderableType:
+    body = {"family": args.family}
+    return promoted_table(
+        admin_call("POST", _base(args, api), "/promote", body=body, timeout=_WORK_TIMEOUT)
+    )
+
+
+def _telemetry(args: argparse.Namespace, api: Api) -> RenderableType:
+    base = _base(args, api, "rps-train")
+    body = {"games": args.games} if args.games is not None else {}
+    return telemetry_table(admin_call("POST", base, "/telemetry", body=body, timeout=_WORK_TIMEOUT))
+
+
+def _aliases(args: argparse.Namespace, api: Api) -> RenderableType:
+    return aliases_table(admin_call("GET", _base(args, api), "/aliases"))
+
+
+def _promotions(args: argparse.Namespace, api: Api) -> RenderableType:
+    params = {"limit": args.limit} | ({"family": args.family} if args.family else {})
+    return promotions_table(admin_call("GET", _base(args, api), "/promotions", params))
+
+
+def _dead_letters(args: argparse.Namespace, api: Api) -> RenderableType:
+    params = {"limit": args.limit}
+    return dead_letters_table(admin_call("GET", _base(args, api), "/dead-letters", params))
+
+
+def _replay(args: argparse.Namespace, api: Api) -> RenderableType:
+    body = admin_call("POST", _base(args, api), "/dead-letters/replay", body={"id": args.id})
+    return (
+        f"Replayed dead letter {body.get('id')} ({body.get('type')} {body.get('event_id')}) "
+        f"to {body.get('sink')} at {body.get('replayed_at')}"
+    )
+
+
+def _reload(args: argparse.Namespace, api: Api) -> RenderableType:
+    base = _base(args, api, "rps-play")
+    return reload_table(admin_call("POST", base, "/reload"))
+
+
+def command_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rpsquest.ops",
-        description="Operate RPS Quest on a cluster: ksvc status, training, aliases, reloads.",
+        description="Operate RPS Quest on a cluster: ksvc status, training, promotion, telemetry, "
+        "dead letters, reloads.",
     )
     parser.add_argument("--namespace", default=NAMESPACE)
     parser.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("status", help="each ksvc: Ready, revision, traffic, replicas")
-    train = commands.add_parser("train", help="send training.requested to the Broker")
+    family = {"type": family_name, "metavar": "FAMILY"}
+
+    def command(name: str, handler: Any, summary: str, url: str | None, **extra: Any) -> Any:
+        """A subcommand; `url` names what its --url replaces (for port-forwards)."""
+        sub = commands.add_parser(name, help=summary, **extra)
+        sub.set_defaults(handler=handler)
+        if url:
+            sub.add_argument("--url", help=f"{url}, instead of the one the cluster reports")
+        return sub
+
+    command("status", _status, "each ksvc: Ready, revision, traffic, replicas", None)
+    train = command(
+        "train", _train, "send training.requested to the Broker", "the Broker's ingress URL"
+    )
     train.add_argument("--force", action="store_true", help="train even without new rounds")
-    train.add_argument("--family", action="append", default=[], dest="families")
-    train.add_argument("--url", help="Broker ingress URL instead of status.address.url")
-    aliases = commands.add_parser("aliases", help="promote's alias table")
-    aliases.add_argument("--url", help="promote's base URL instead of the ksvc status.url")
-    promotions = commands.add_parser("promotions", help="promote's ledger, newest first")
+    train.add_argument("--family", action="append", default=[], dest="families", **family)
+    evaluate = command("evaluate", _evaluate, "promote: evaluate now", "promote's base URL")
+    evaluate.add_argument("--family", action="append", default=[], dest="families", **family)
+    swap = command(
+        "swap",
+        _swap,
+        "promote: swap a family's Production and B now (a promotion, or its rollback)",
+        "promote's base URL",
+        aliases=["rollback"],
+    )
+    swap.add_argument("family", **family)
+    telemetry = command("telemetry", _telemetry, "train: play telemetry games", "train's base URL")
+    telemetry.add_argument("--games", type=int, help="default: RPS_TELEMETRY_GAMES")
+    command("aliases", _aliases, "promote's alias table", "promote's base URL")
+    promotions = command("promotions", _promotions, "promote's ledger", "promote's base URL")
     promotions.add_argument("--limit", type=int, default=20)
-    promotions.add_argument("--family")
-    promotions.add_argument("--url", help="promote's base URL instead of the ksvc status.url")
-    reload = commands.add_parser("reload", help="play: check the serving manifest now")
-    reload.add_argument("--url", help="play's base URL instead of the ksvc status.url")
+    promotions.add_argument("--family", **family)
+    letters = command(
+        "dead-letters", _dead_letters, "events the Broker gave up on", "promote's base URL"
+    )
+    letters.add_argument("--limit", type=int, default=20)
+    replay = command(
+        "replay", _replay, "send a dead letter to the Broker again", "promote's base URL"
+    )
+    replay.add_argument("id", type=int, help="the dead letter's id (see dead-letters)")
+    command("reload", _reload, "play: check the serving manifest now", "play's base URL")
     return parser
 
 
 def run(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
-    args = _parser().parse_args(argv)
-    console = console or Console()
-    namespace = args.namespace
-    url = getattr(args, "url", None)
-    api = None if url else api_client(args.kubeconfig)
-
-    if args.command == "status":
-        console.print(status_table(service_summaries(api, namespace), namespace))
-    elif args.command == "train":
-        sink = url or broker_url(api, namespace)
-        event_id = request_training(sink, args.force, args.families)
-        console.print(f"Sent {TRAINING_REQUESTED} {event_id} to {sink}")
-    elif args.command == "aliases":
-        body = admin_call("GET", url or service_url(api, namespace, "rps-promote"), "/aliases")
-        console.print(aliases_table(body))
-    elif args.command == "promotions":
-        params = {"limit": args.limit} | ({"family": args.family} if args.family else {})
-        base = url or service_url(api, namespace, "rps-promote")
-        console.print(promotions_table(admin_call("GET", base, "/promotions", params)))
-    elif args.command == "reload":
-        body = admin_call("POST", url or service_url(api, namespace, "rps-play"), "/reload")
-        console.print(reload_table(body))
+    args = command_parser().parse_args(argv)
+    api = None if getattr(args, "url", None) else api_client(args.kubeconfig)
+    (console or Console()).print(args.handler(args, api))
     return 0
 
 

@@ -2,11 +2,13 @@
 
 One local HTTP server plays three parts: the subset of the Kubernetes API the CLI reads
 (Knative services, revisions, the Broker, pods), the Broker ingress that `train` posts to, and
-promote's and play's admin routes that the ksvc status.url values point at.
+the functions' admin routes that the ksvc status.url values point at. What the CLI asks of the
+Kubernetes API, recorded there, is what the operator's Role must grant (and all it may grant).
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import threading
@@ -22,6 +24,7 @@ from rich.console import Console
 
 from rpsquest import ops
 from rpsquest.events import TRAINING_REQUESTED
+from tests.manifests import KNATIVE, load, render
 
 TOKEN = "test-admin-token"
 SERVING = "/apis/serving.knative.dev/v1/namespaces/rps-quest"
@@ -123,7 +126,7 @@ ALIASES = {
     "feature_contract": "rps50-v2",
     "aliases": [
         {
-            "family": "brian",
+            "family": "feedforward",
             "alias": "Production",
             "version": 3,
             "config_id": "ff-1",
@@ -139,7 +142,7 @@ PROMOTIONS = {
         {
             "id": 12,
             "created_at": "2026-01-01T10:00:00Z",
-            "family": "forrest",
+            "family": "xgboost",
             "decision": "promote_b",
             "reorder_applied": False,
             "before": {"Production": 2, "B": 5},
@@ -152,12 +155,58 @@ PROMOTIONS = {
 RELOAD = {
     "manifest_version": 7,
     "checked_at": "2026-01-01T10:00:01Z",
-    "loaded": [{"family": "logan", "alias": "B", "version": 4, "config_id": "lr-2"}],
-    "last_error": "manifest sha256 mismatch for forrest/shadow1",
+    "loaded": [{"family": "logistic", "alias": "B", "version": 4, "config_id": "lr-2"}],
+    "last_error": "manifest sha256 mismatch for xgboost/shadow1",
 }
+PROMOTED = {
+    "changed": True,
+    "manifest_version": 8,
+    "previous_manifest_version": 7,
+    "reason": "promotion",
+    "changes": [
+        {
+            "family": "logistic",
+            "alias": "Production",
+            "from_version": 3,
+            "to_version": 4,
+            "config_id": "lr-2",
+        }
+    ],
+    "ledger_ids": [13],
+    "event_delivered": False,
+}
+TELEMETRY = {
+    "policy": "forrest",
+    "games": 2,
+    "results": [
+        {"player": "Ace", "winner": "bot", "rounds": 14},
+        {"player": "Bob", "winner": "user", "rounds": 17},
+    ],
+    "bot_win_rate": 0.5,
+}
+DEAD_LETTERS = {
+    "dead_letters": [
+        {
+            "id": 7,
+            "received_at": "2026-01-01T09:00:00.000Z",
+            "event_id": "lost-7",
+            "type": TRAINING_REQUESTED,
+            "source": "/rpsquest/ops",
+            "data": {"families": ["brian"]},
+            "replayed_at": None,
+        }
+    ],
+    "count": 1,
+}
+REPLAYED = {**DEAD_LETTERS["dead_letters"][0], "replayed_at": "2026-01-01T10:00:00.000Z"}
 ADMIN_REPLIES = {
     ("GET", "/rps-promote/aliases"): ALIASES,
     ("GET", "/rps-promote/promotions"): PROMOTIONS,
+    ("POST", "/rps-promote/run"): PROMOTED,
+    ("POST", "/rps-promote/promote"): PROMOTED,
+    ("GET", "/rps-promote/dead-letters"): DEAD_LETTERS,
+    ("POST", "/rps-promote/dead-letters/replay"): REPLAYED | {"sink": "http://broker/"},
+    ("POST", "/rps-train/telemetry"): TELEMETRY,
     ("POST", "/rps-play/reload"): RELOAD,
 }
 
@@ -284,7 +333,7 @@ def test_summarise_keeps_the_traffic_split_in_order() -> None:
 def test_train_posts_a_binary_cloudevent_to_the_broker(
     kubeconfig: str, cluster: FakeCluster
 ) -> None:
-    output = run_cli(kubeconfig, "train", "--force", "--family", "brian")
+    output = run_cli(kubeconfig, "train", "--force", "--family", "brian")  # a bot: its family
     (post,) = cluster.requests_to("/broker/")
     assert post.method == "POST"
     assert post.path == "/broker/rps-quest/default"
@@ -293,7 +342,7 @@ def test_train_posts_a_binary_cloudevent_to_the_broker(
     assert post.headers["ce-source"] == "/rpsquest/ops"
     assert post.headers["ce-id"] in output
     assert post.headers["content-type"] == "application/json"
-    assert json.loads(post.body) == {"force": True, "families": ["brian"]}
+    assert json.loads(post.body) == {"force": True, "families": ["feedforward"]}
 
 
 def test_train_with_a_url_skips_the_kubernetes_api(cluster: FakeCluster) -> None:
@@ -311,7 +360,7 @@ def test_aliases_sends_the_admin_bearer(
     output = run_cli(kubeconfig, "aliases")
     (call,) = cluster.requests_to("/rps-promote/")
     assert call.headers["authorization"] == f"Bearer {TOKEN}"
-    row = _line(output, "brian")
+    row = _line(output, "feedforward")
     assert "Production" in row
     assert "0.619" in row
     assert "manifest 7" in output
@@ -323,8 +372,8 @@ def test_promotions_passes_limit_and_family(
     monkeypatch.setenv("RPS_ADMIN_TOKEN", TOKEN)
     output = run_cli(kubeconfig, "promotions", "--limit", "5", "--family", "forrest")
     (call,) = cluster.requests_to("/rps-promote/")
-    assert call.query == {"limit": ["5"], "family": ["forrest"]}
-    row = _line(output, "forrest")
+    assert call.query == {"limit": ["5"], "family": ["xgboost"]}  # forrest's family
+    row = _line(output, "xgboost")
     assert "promote_b" in row
     assert "Production 2→5" in row
 
@@ -336,7 +385,7 @@ def test_reload_posts_to_play_and_shows_the_last_error(
     output = run_cli(kubeconfig, "reload")
     (call,) = cluster.requests_to("/rps-play/")
     assert (call.method, call.path) == ("POST", "/rps-play/reload")
-    assert "logan" in output
+    assert "logistic" in output
     assert "sha256 mismatch" in output
 
 
@@ -352,3 +401,204 @@ def test_a_rejected_admin_call_names_the_status(
     monkeypatch.setenv("RPS_ADMIN_TOKEN", "wrong")
     with pytest.raises(SystemExit, match="401"):
         run_cli(kubeconfig, "aliases")
+
+
+# Family names: the families, or the bots that play them; anything else is a usage error.
+
+
+@pytest.mark.parametrize(
+    ("given", "family"),
+    [
+        ("feedforward", "feedforward"),
+        ("brian", "feedforward"),
+        ("forrest", "xgboost"),
+        ("XGBoost", "xgboost"),
+        ("logan", "logistic"),
+    ],
+)
+def test_a_family_may_be_named_by_its_bot(given: str, family: str) -> None:
+    args = ops.command_parser().parse_args(["evaluate", "--family", given])
+
+    assert args.families == [family]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--family", "bob"],
+        ["evaluate", "--family", "legacy"],
+        ["swap", "brain"],
+        ["promotions", "--family", "ace"],
+    ],
+)
+def test_an_unknown_family_is_a_usage_error_naming_the_choices(
+    argv: list[str], cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        ops.run(argv)
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "unknown family" in error
+    for name in ("feedforward", "xgboost", "logistic", "brian", "forrest", "logan"):
+        assert name in error
+    assert cluster.seen == []
+
+
+# The admin commands: what each sends where, and what it prints.
+
+
+@pytest.fixture
+def admin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RPS_ADMIN_TOKEN", TOKEN)
+
+
+@pytest.mark.usefixtures("admin")
+def test_evaluate_posts_the_families_to_promote_run(kubeconfig: str, cluster: FakeCluster) -> None:
+    output = run_cli(kubeconfig, "evaluate", "--family", "forrest", "--family", "logistic")
+
+    (call,) = cluster.requests_to("/rps-promote/")
+    assert (call.method, call.path) == ("POST", "/rps-promote/run")
+    assert json.loads(call.body) == {"families": ["xgboost", "logistic"]}
+    assert "Manifest 7 → 8 (promotion)" in output
+    row = _line(output, "logistic")
+    assert "Production" in row
+    assert "lr-2" in row
+    assert "did not reach the Broker" in output
+
+
+@pytest.mark.usefixtures("admin")
+def test_evaluate_without_families_evaluates_them_all(kubeconfig: str, cluster: FakeCluster):
+    run_cli(kubeconfig, "evaluate")
+
+    (call,) = cluster.requests_to("/rps-promote/")
+    assert json.loads(call.body) == {}
+
+
+@pytest.mark.usefixtures("admin")
+@pytest.mark.parametrize("command", ["swap", "rollback"])
+def test_swap_and_rollback_post_the_family_to_promote(
+    command: str, kubeconfig: str, cluster: FakeCluster
+) -> None:
+    output = run_cli(kubeconfig, command, "logan")
+
+    (call,) = cluster.requests_to("/rps-promote/")
+    assert (call.method, call.path) == ("POST", "/rps-promote/promote")
+    assert json.loads(call.body) == {"family": "logistic"}
+    assert "Manifest 7 → 8" in output
+
+
+@pytest.mark.usefixtures("admin")
+def test_telemetry_posts_the_game_count_to_train(kubeconfig: str, cluster: FakeCluster) -> None:
+    output = run_cli(kubeconfig, "telemetry", "--games", "2")
+
+    (call,) = cluster.requests_to("/rps-train/")
+    assert (call.method, call.path) == ("POST", "/rps-train/telemetry")
+    assert json.loads(call.body) == {"games": 2}
+    assert "Telemetry against forrest: 2 games, bot win rate 0.500" in output
+    assert "user" in _line(output, "Bob")
+
+
+@pytest.mark.usefixtures("admin")
+def test_dead_letters_lists_promotes_dead_letters(kubeconfig: str, cluster: FakeCluster) -> None:
+    output = run_cli(kubeconfig, "dead-letters", "--limit", "5")
+
+    (call,) = cluster.requests_to("/rps-promote/")
+    assert (call.method, call.path) == ("GET", "/rps-promote/dead-letters")
+    assert call.query == {"limit": ["5"]}
+    row = _line(output, "lost-7")
+    assert TRAINING_REQUESTED in row
+    assert '{"families":["brian"]}' in row
+
+
+@pytest.mark.usefixtures("admin")
+def test_replay_posts_the_dead_letters_id(kubeconfig: str, cluster: FakeCluster) -> None:
+    output = run_cli(kubeconfig, "replay", "7")
+
+    (call,) = cluster.requests_to("/rps-promote/")
+    assert (call.method, call.path) == ("POST", "/rps-promote/dead-letters/replay")
+    assert json.loads(call.body) == {"id": 7}
+    assert "Replayed dead letter 7" in output
+    assert "lost-7" in output
+
+
+# RBAC: the operator's Role grants exactly the Kubernetes API calls the CLI makes.
+
+EVERY_COMMAND = {
+    "status": ["status"],
+    "train": ["train"],
+    "evaluate": ["evaluate"],
+    "swap": ["swap", "brian"],
+    "rollback": ["rollback", "brian"],
+    "telemetry": ["telemetry"],
+    "aliases": ["aliases"],
+    "promotions": ["promotions"],
+    "dead-letters": ["dead-letters"],
+    "replay": ["replay", "7"],
+    "reload": ["reload"],
+}
+RBAC = KNATIVE / "base" / "rbac.yaml"
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+
+
+def _permission(request: Seen) -> tuple[str, str, str]:
+    """(apiGroup, resource, verb) of one Kubernetes API request, as the authorizer sees it."""
+    parts = request.path.strip("/").split("/")
+    # /api/v1/namespaces/N/resource[/name[/sub]] or /apis/group/version/namespaces/N/...
+    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    assert rest[:2] == ["namespaces", "rps-quest"], request.path
+    resource, named = "/".join([rest[2], *rest[4:]]), len(rest) > 3
+    if request.method == "GET":
+        verb = "get" if named else "watch" if request.query.get("watch") else "list"
+    elif request.method == "DELETE":
+        verb = "delete" if named else "deletecollection"
+    else:
+        verb = _VERBS[request.method]
+    return group, resource, verb
+
+
+def _granted(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.mark.usefixtures("admin")
+def test_the_operator_role_grants_exactly_what_the_cli_calls(
+    kubeconfig: str, cluster: FakeCluster
+) -> None:
+    (subcommands,) = [
+        action
+        for action in ops.command_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    assert set(EVERY_COMMAND) == set(subcommands.choices)  # a new command must be listed here
+    for argv in EVERY_COMMAND.values():
+        run_cli(kubeconfig, *argv)
+
+    called = {_permission(r) for r in cluster.seen if r.path.startswith(("/api/", "/apis/"))}
+    (role,) = [d for d in load(RBAC) if d["kind"] == "Role"]
+
+    assert ("", "pods", "list") in called  # status counts pods when revisions say nothing
+    assert _granted(role) == called
+
+
+def test_the_overlay_binds_the_operator_role_to_its_service_account() -> None:
+    documents = render(KNATIVE / "overlays" / "k3s")
+    named = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+
+    binding = named["RoleBinding", "rps-operator"]
+    assert ("ServiceAccount", "rps-operator") in named
+    assert ("Role", "rps-operator") in named
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "rps-operator",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rps-operator", "namespace": "rps-quest"}
+    ]
