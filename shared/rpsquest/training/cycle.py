@@ -3,6 +3,7 @@ store and register every family's four alias lineages. Train never moves aliases
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from rpsquest import metrics
 from rpsquest.config import Settings
+from rpsquest.errors import Unavailable
 from rpsquest.features import PROBE_VECTOR
 from rpsquest.game.policies import ALIASES, FAMILIES
 from rpsquest.models import ModelConfig, ModelConfigs, train
@@ -186,8 +188,25 @@ def run_cycle(
         return _run(
             settings, database, store, configs, cycle_id, force, families, trigger_event_id, started
         )
+    except Unavailable:
+        # The store, MLflow or the database is down: that is no model's own failure, so the
+        # whole cycle ends here (503) and the Broker's retry, once the lease is free, starts anew.
+        _abandon(database, cycle_id)
+        raise
     finally:
         release_lease(database, LEASE, cycle_id)
+
+
+def _abandon(database: Engine, cycle_id: str) -> None:
+    """Record a cycle an outage cut short as failed, if the database still answers."""
+    metrics.TRAINING_CYCLES.labels("failure").inc()
+    # The database may be what is down: then the row stays `running`, like a crashed cycle's.
+    with contextlib.suppress(Unavailable), write_transaction(database) as connection:
+        connection.execute(
+            update(training_cycles)
+            .where(training_cycles.c.id == cycle_id, training_cycles.c.status == "running")
+            .values(finished_at=utc_now(), status="failure")
+        )
 
 
 def _run(
@@ -242,6 +261,8 @@ def _run(
             began = time.perf_counter()
             try:
                 entry = _train_one(settings, store, family, alias, config, dataset, cycle_id)
+            except Unavailable:
+                raise  # a dependency is down, not this model: see run_cycle
             except Exception:  # one failing model fails only itself (cycle becomes partial)
                 log.exception("training %s/%s (%s) failed", family, alias, config.config_id)
                 metrics.TRAINING_RUNS.labels(family, alias, "failure").inc()
