@@ -74,4 +74,36 @@ deploy:
 undeploy:
 	$(KUBECTL) delete -k knative/overlays/k3s
 
-.PHONY: help install system up test train eval bench lint clean deploy undeploy
+# Function images: one per functions/<name>/Dockerfile, built from the repository root as
+# $(REGISTRY)/rps-quest/<name>:$(TAG) (names as in knative/base/kustomization.yaml `images:`).
+# docker, else podman, unless CONTAINER_TOOL says; TAG defaults to the commit (-dirty if edited).
+CONTAINER_TOOL ?= $(firstword $(foreach tool,docker podman,$(if $(shell command -v $(tool)),$(tool))))
+REGISTRY ?=
+TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+OVERLAY ?= knative/overlays/k3s
+FUNCTIONS := $(patsubst functions/%/Dockerfile,%,$(wildcard functions/*/Dockerfile))
+image_name = rps-quest/$(subst _,-,$(1))
+image = $(REGISTRY)/$(call image_name,$(1)):$(TAG)
+
+ifneq ($(filter images image-%,$(MAKECMDGOALS)),)
+ifeq ($(REGISTRY),)
+$(error make images needs REGISTRY=<host>[/<path>], e.g. REGISTRY=ghcr.io/you)
+endif
+ifeq ($(CONTAINER_TOOL),)
+$(error make images needs docker or podman on PATH, or CONTAINER_TOOL=<tool>)
+endif
+ifeq ($(TAG),)
+$(error make images needs TAG=<tag> outside a git checkout)
+endif
+endif
+
+## Build and push the four function images (REGISTRY=…, TAG=…) and point the k3s overlay at them
+images: $(INSTALLED) $(addprefix image-,$(FUNCTIONS))
+	$(PY) -m rpsquest.overlay $(OVERLAY) $(REGISTRY) $(TAG) $(foreach f,$(FUNCTIONS),$(call image_name,$(f)))
+
+# One function's image: image-play, image-start_game, …
+image-%:
+	$(CONTAINER_TOOL) build -f functions/$*/Dockerfile -t $(call image,$*) .
+	$(CONTAINER_TOOL) push $(call image,$*)
+
+.PHONY: help install system up test train eval bench lint clean deploy undeploy images
