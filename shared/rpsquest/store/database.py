@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -73,6 +73,20 @@ def open_engine(url: str) -> Engine:
 
 
 @contextmanager
+def _unavailable_when_unreachable() -> Iterator[None]:
+    """A refused, lost or busy connection becomes a 503 the client may retry. psycopg reports a
+    lost server as OperationalError; any other driver error raised on a broken connection (an
+    InterfaceError on its closed cursor, say) SQLAlchemy marks as connection_invalidated, and
+    the pool discards that connection. Every other database error is a bug: a 500."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            raise
+        raise Unavailable("The game store is busy or unreachable; try again.") from exc
+
+
+@contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One serialised write: BEGIN IMMEDIATE on SQLite; on PostgreSQL callers lock FOR UPDATE.
 
@@ -80,24 +94,20 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     them SQLite's busy handler, which sleeps up to 100 ms between tries and ruins tail latency.
     """
     writers = _SQLITE_WRITERS.get(engine, nullcontext())
-    try:
-        with (
-            writers,
-            engine.connect().execution_options(immediate=True) as connection,
-            connection.begin(),
-        ):
-            yield connection
-    except OperationalError as exc:
-        raise Unavailable("The game store is busy or unreachable; try again.") from exc
+    with (
+        _unavailable_when_unreachable(),  # outermost, so that a failed COMMIT is a 503 too
+        writers,
+        engine.connect().execution_options(immediate=True) as connection,
+        connection.begin(),
+    ):
+        yield connection
 
 
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
-    try:
-        with engine.connect() as connection:
-            yield connection
-    except OperationalError as exc:
-        raise Unavailable("The game store is busy or unreachable; try again.") from exc
+    """A connection for reads (closing it rolls back whatever it began)."""
+    with _unavailable_when_unreachable(), engine.connect() as connection:
+        yield connection
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -117,10 +127,8 @@ def _current_revision(connection: Connection) -> str | None:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision, once, even when several processes start together."""
-    try:
+    with _unavailable_when_unreachable():
         _upgrade(engine)
-    except OperationalError as exc:
-        raise Unavailable("The game store is unreachable; try again.") from exc
 
 
 def _upgrade(engine: Engine) -> None:
