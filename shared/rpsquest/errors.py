@@ -1,4 +1,5 @@
-"""Every error a client can cause, each carrying its HTTP status and stable code (SPEC §3)."""
+"""Every error a request can end in, each carrying its HTTP status and stable code (SPEC §3):
+what the client got wrong (4xx), or a dependency that is down (503), so the caller retries."""
 
 from __future__ import annotations
 
@@ -89,5 +90,8 @@ class Busy(RpsError):
 
 
 class Unavailable(RpsError):
+    """The database, the model store or MLflow is down or busy: a retry may succeed, so the
+    Broker (which retries 5xx) tries again. Each boundary module raises its own subclass."""
+
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "unavailable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -15,7 +16,7 @@ from flask import Request, Response
 from sqlalchemy import Engine
 
 from rpsquest import metrics
-from rpsquest.errors import Busy, InvalidEvent, RpsError
+from rpsquest.errors import Busy, InvalidEvent, RpsError, Unavailable
 from rpsquest.store.coordination import claim_event, finish_event, forget_event
 from rpsquest.web import INTERNAL_BODY_LIMIT, read_body
 
@@ -157,8 +158,12 @@ def deliver(
     try:
         reply = process(event)
     except BaseException:
-        forget_event(database, function, event.source, event.id)
+        # Nothing is stored for a failure, so the Broker's retry does the work afresh. When the
+        # database itself is down the record cannot go: its lease runs out instead, and the
+        # failure that happened first is the one raised.
         metrics.EVENTS.labels(function, event.type, "failed").inc()
+        with contextlib.suppress(Unavailable):
+            forget_event(database, function, event.source, event.id)
         raise
     finish_event(database, function, event.source, event.id, serialise(reply) if reply else None)
     metrics.EVENTS.labels(function, event.type, "processed").inc()

@@ -1,6 +1,6 @@
 """The serving model store (§8.2): immutable ONNX artifacts and the one manifest promote replaces
 atomically, in a folder or under `s3://bucket/prefix`. play reads it, so this module imports only
-the standard library; boto3 loads when an S3 store opens."""
+the standard library (and rpsquest.errors); boto3 loads when an S3 store opens."""
 
 from __future__ import annotations
 
@@ -14,14 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rpsquest.errors import Unavailable
+
 MANIFEST_KEY = "manifest.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # play checks the manifest on its request path, so a dead endpoint must fail fast, not hang.
 _S3_CONNECT_TIMEOUT, _S3_READ_TIMEOUT, _S3_ATTEMPTS = 3, 20, 3
 
 
-class StoreError(Exception):
-    """The model store could not be read or written as asked."""
+class StoreError(Unavailable):
+    """The model store could not be read or written as asked: unreachable, refusing, or holding
+    something unreadable. Routes that need the store answer 503 and are retried."""
 
 
 class ArtifactMissing(StoreError):

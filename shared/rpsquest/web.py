@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from rpsquest.errors import (
     RpsError,
     Unauthorized,
 )
+
+log = logging.getLogger(__name__)
 
 PUBLIC_BODY_LIMIT = 16 * 1024
 INTERNAL_BODY_LIMIT = 1024 * 1024
@@ -170,6 +173,16 @@ class Service:
                 reply = route.handler(request)
                 response = reply if isinstance(reply, Response) else json_response(*reply)
             except RpsError as error:
+                if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                    # A dependency is down (Unavailable): the reply says so, the log says why.
+                    log.warning(
+                        "%s %s %s: %s (%s)",
+                        self.function,
+                        request.method,
+                        route_label,
+                        error.message,
+                        error.__cause__,
+                    )
                 response = error_reply(error)
         method = request.method if request.method in _METHODS else "other"
         metrics.HTTP_REQUESTS.labels(

@@ -8,11 +8,13 @@ from werkzeug.test import EnvironBuilder
 from rpsquest.errors import InvalidEvent
 from rpsquest.events import (
     TRAINING_REQUESTED,
+    deliver,
     is_cloudevent,
     new_event,
     parse_event,
     reply_id,
 )
+from rpsquest.modelstore import StoreError
 
 
 def request_for(headers, body):
@@ -71,3 +73,23 @@ def test_reply_ids_are_deterministic_per_delivery():
 
 def test_plain_json_is_not_a_cloudevent():
     assert not is_cloudevent(request_for({"Content-Type": "application/json"}, json.dumps({})))
+
+
+def test_an_outage_stores_no_reply_so_the_redelivery_does_the_work(database):
+    headers, body = to_binary(new_event("admin", TRAINING_REQUESTED, {}, "s", "during-outage"))
+    processed = []
+
+    def store_down(_event):
+        raise StoreError("cannot write artifacts/x in s3://rps-models: connection refused")
+
+    def store_back(event):
+        processed.append(event.id)
+
+    with pytest.raises(StoreError):
+        deliver(request_for(headers, body), "train", [TRAINING_REQUESTED], database, store_down, 60)
+    redelivered = deliver(
+        request_for(headers, body), "train", [TRAINING_REQUESTED], database, store_back, 60
+    )
+
+    assert redelivered.status_code == 200
+    assert processed == ["during-outage"]

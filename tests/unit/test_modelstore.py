@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rpsquest.errors import Unavailable
 from rpsquest.modelstore import (
     ArtifactMissing,
     FolderStore,
@@ -14,6 +15,7 @@ from rpsquest.modelstore import (
     StoreError,
     open_store,
 )
+from tests.integration.conftest import free_port
 
 ONNX_A = b"\x08\x07onnx graph A"
 ONNX_B = b"\x08\x07onnx graph B, a different model"
@@ -196,3 +198,20 @@ def test_a_folder_store_does_not_import_boto3(tmp_path: Path):
     )
 
     assert result.stdout.strip() == "[]"
+
+
+def test_an_unreachable_s3_endpoint_is_a_store_error_that_routes_answer_503(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "rps-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "rps-test-secret")
+    store = open_store("s3://rps-models/outage")
+
+    with pytest.raises(StoreError, match=r"cannot stat manifest.json .*Could not connect") as tag:
+        store.manifest_tag()
+    with pytest.raises(StoreError, match=r"cannot read manifest.json .*Could not connect"):
+        store.read_manifest()
+    with pytest.raises(StoreError, match=r"cannot read artifacts/logistic/mn_c06/"):
+        store.put_artifact("logistic", "mn_c06", ONNX_A)
+
+    assert isinstance(tag.value, Unavailable)
+    assert (tag.value.status, tag.value.code) == (503, "unavailable")

@@ -9,6 +9,8 @@ from flask import Flask, request
 
 from rpsquest import metrics, web
 from rpsquest.config import Settings
+from rpsquest.errors import Unavailable
+from rpsquest.modelstore import StoreError
 
 SERVICE = web.Service(
     "start_game", Settings.from_env({}), [web.Route("POST", "/", lambda _r: ({}, 201))]
@@ -60,3 +62,26 @@ def test_unmatched_paths_share_one_route_label():
     call("POST", "/some/random/path")
 
     assert counted("unmatched", "POST", "404") == before + 1
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        Unavailable("The game store is busy or unreachable; try again."),
+        StoreError("cannot read manifest.json in s3://rps-models/rps: connection refused"),
+    ],
+    ids=["database", "model store"],
+)
+def test_a_dependency_outage_is_a_json_503(outage):
+    def handler(_request):
+        raise outage
+
+    service = web.Service("promote", Settings.from_env({}), [web.Route("POST", "/", handler)])
+    with Flask(__name__).test_request_context("/", method="POST"):
+        response = service(request)
+
+    assert response.status_code == 503
+    assert response.mimetype == "application/json"
+    assert json.loads(response.data) == {
+        "error": {"code": "unavailable", "message": outage.message}
+    }
