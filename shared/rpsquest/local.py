@@ -1,152 +1,137 @@
 """Local mode: every function as a real functions-framework server on its fixed loopback port,
 the dev broker, and Prometheus scraping them when Debian's package is installed.
 
-python -m rpsquest.local up [--pings]
+python -m rpsquest.local up [--pings] [--profile embedded|production]
+
+`embedded` (the default) runs the functions from the checkout on SQLite, a folder model store
+and an in-process MLflow store; `production` runs the cluster's shape (rpsquest.production).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Protocol
 
 import requests
 
+from rpsquest import events
 from rpsquest.config import Settings
+from rpsquest.processes import (
+    LOOPBACK,
+    PORTS,
+    PROMETHEUS_PORT,
+    Server,
+    function_names,
+    spawn,
+    start_broker,
+    start_function,
+    start_prometheus,
+    stop_all,
+    wait_healthy,
+)
+from rpsquest.production import Production
 
-PORTS = {"devbroker": 8080, "start_game": 8081, "play": 8082, "train": 8083, "promote": 8084}
-PROMETHEUS_PORT = 9090
-LOOPBACK = "127.0.0.1"
+__all__ = [
+    "LOOPBACK",
+    "PORTS",
+    "PROMETHEUS_PORT",
+    "Server",
+    "spawn",
+    "start_broker",
+    "start_function",
+    "start_prometheus",
+    "up",
+    "wait_healthy",
+]
+
+
+class Stack(Protocol):
+    """What a profile starts: its servers (stopped together), where promote and the broker
+    listen, the admin bearer, and the lines `up` prints."""
+
+    servers: list[Server]
+    promote_url: str
+    sink_url: str
+    admin_token: str | None
+
+    def start(self) -> None: ...
+
+    def summary(self) -> list[tuple[str, str]]: ...
 
 
 @dataclass
-class Server:
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
+class Embedded:
+    """The functions from the checkout on embedded defaults (SQLite, folder store, MLflow
+    file store), with the broker and Prometheus."""
 
-    def stop(self, grace: float = 10) -> None:
-        """SIGINT (gunicorn's quick shutdown), then SIGKILL to the whole process group: a
-        gthread worker hit by the signal while queueing a request can deadlock in its own
-        shutdown, and would otherwise outlive its master."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=grace)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+    settings: Settings
+    pings: bool = False
+    servers: list[Server] = field(default_factory=list)
+    admin_token: str | None = None
 
+    @property
+    def promote_url(self) -> str:
+        return f"http://{LOOPBACK}:{PORTS['promote']}/"
 
-def function_names(project_dir: Path) -> list[str]:
-    """The functions this checkout has, in port order."""
-    return [n for n in PORTS if (project_dir / "functions" / n / "main.py").is_file()]
+    @property
+    def sink_url(self) -> str:
+        return self.settings.sink_url
 
-
-def spawn(
-    name: str,
-    url: str,
-    command: Sequence[str],
-    cwd: Path,
-    env: Mapping[str, str],
-    log: Path | None,
-) -> Server:
-    """Start `command` in a process group of its own, its output appended to `log`."""
-    with log.open("ab") if log else open(os.devnull, "wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=dict(env),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so that stop() reaches every child
+    def start(self) -> None:
+        settings = self.settings
+        log_dir = settings.var_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "RPS_PROJECT_DIR": str(settings.project_dir)}
+        env.setdefault("RPS_CORS_ORIGINS", _page_origins())
+        options = ["--pings"] if self.pings else []
+        self.servers.append(
+            start_broker(
+                PORTS["devbroker"], settings.project_dir, env, log_dir / "devbroker.log", *options
+            )
         )
-    return Server(name, url, process)
+        for name in function_names(settings.project_dir):
+            self.servers.append(
+                start_function(
+                    name, PORTS[name], settings.project_dir, env, log_dir / f"{name}.log"
+                )
+            )
+        scrape_config = settings.project_dir / "observability" / "prometheus.yml"
+        if shutil.which("prometheus") and scrape_config.is_file():
+            self.servers.append(
+                start_prometheus(
+                    scrape_config,
+                    PROMETHEUS_PORT,
+                    settings.var_dir / "prometheus",
+                    log_dir / "prometheus.log",
+                )
+            )
+        wait_healthy([s for s in self.servers if s.name != "prometheus"])
 
-
-def start_function(
-    name: str, port: int, project_dir: Path, env: Mapping[str, str], log: Path | None = None
-) -> Server:
-    """Start `functions-framework --target name` for functions/<name>/main.py on loopback."""
-    command = [
-        str(Path(sys.executable).parent / "functions-framework"),
-        "--source",
-        str(project_dir / "functions" / name / "main.py"),
-        "--target",
-        name,
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-    ]
-    env = {"WORKERS": "1", "THREADS": "8", "MLFLOW_DISABLE_TELEMETRY": "true", **env}
-    return spawn(name, f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
-
-
-def wait_healthy(servers: Sequence[Server], timeout: float = 30) -> None:
-    """Block until every server answers /healthz; fail fast if one exits."""
-    deadline = time.monotonic() + timeout
-    pending = list(servers)
-    while pending:
-        server = pending[0]
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
-        try:
-            if requests.get(server.url + "healthz", timeout=1).ok:
-                pending.pop(0)
-                continue
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{server.name} did not become healthy in {timeout} s")
-        time.sleep(0.1)
-
-
-def start_broker(
-    port: int, project_dir: Path, env: Mapping[str, str], log: Path | None, *options: str
-) -> Server:
-    """The development CloudEvents broker, routing by the Trigger manifests in knative/."""
-    command = [sys.executable, "-m", "rpsquest.devbroker", "--port", str(port), *options]
-    return spawn("devbroker", f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
-
-
-def start_prometheus(config: Path, port: int, data_dir: Path, log: Path | None) -> Server:
-    """Prometheus scraping the functions as `config` says (observability/prometheus.yml)."""
-    command = [
-        shutil.which("prometheus") or "prometheus",
-        f"--config.file={config}",
-        f"--storage.tsdb.path={data_dir}",
-        f"--web.listen-address={LOOPBACK}:{port}",
-    ]
-    return spawn("prometheus", f"http://{LOOPBACK}:{port}/", command, config.parent, {}, log)
-
-
-def bootstrap_models(settings: Settings, timeout: float = 1800) -> None:
-    """A store without models: ask for a training cycle through the broker and wait until
-    promote has published the manifest, so the first game is against real models."""
-    from rpsquest import events
-    from rpsquest.modelstore import open_store
-
-    store = open_store(settings.model_store)
-    if store.read_manifest() is not None:
-        return
-    print("No models yet: training the first 12 (a few minutes on two cores)…", flush=True)
-    request = events.new_event("local", events.TRAINING_REQUESTED, {"force": True}, "bootstrap")
-    events.send(settings.sink_url, request)
-    deadline = time.monotonic() + timeout
-    while store.read_manifest() is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError("no manifest after the bootstrap training; see var/logs/")
-        time.sleep(2)
-    print(f"Models published (manifest {store.read_manifest()['manifest_version']}).")
+    def summary(self) -> list[tuple[str, str]]:
+        settings = self.settings
+        lines = [("player page", f"http://{LOOPBACK}:{PORTS['start_game']}/")]
+        lines += [(server.name, server.url) for server in self.servers]
+        if not any(server.name == "prometheus" for server in self.servers):
+            lines.append(("prometheus", "not started (apt-get install prometheus, or make system)"))
+        return [
+            *lines,
+            ("database", settings.database_url),
+            ("models", settings.model_store),
+            ("logs", str(settings.var_dir / "logs")),
+            (
+                "MLflow UI",
+                ".venv/bin/mlflow ui --backend-store-uri "
+                f"{settings.mlflow_tracking_uri} --port 5000  (then http://127.0.0.1:5000/)",
+            ),
+        ]
 
 
 def _page_origins() -> str:
@@ -155,68 +140,92 @@ def _page_origins() -> str:
     return f"http://{LOOPBACK}:{port},http://localhost:{port}"
 
 
-def up(settings: Settings, pings: bool = False) -> None:
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the servers on TERM too
-    log_dir = settings.var_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "RPS_PROJECT_DIR": str(settings.project_dir)}
-    env.setdefault("RPS_CORS_ORIGINS", _page_origins())
-    servers = [
-        start_broker(
-            PORTS["devbroker"],
-            settings.project_dir,
-            env,
-            log_dir / "devbroker.log",
-            *(["--pings"] if pings else []),
-        ),
-        *(
-            start_function(name, PORTS[name], settings.project_dir, env, log_dir / f"{name}.log")
-            for name in function_names(settings.project_dir)
-        ),
-    ]
-    scrape_config = settings.project_dir / "observability" / "prometheus.yml"
-    observers = []
-    if shutil.which("prometheus") and scrape_config.is_file():
-        observers.append(
-            start_prometheus(
-                scrape_config,
-                PROMETHEUS_PORT,
-                settings.var_dir / "prometheus",
-                log_dir / "prometheus.log",
-            )
-        )
+def _manifest_version(promote_url: str, admin_token: str | None) -> int | None:
+    """The published manifest's version, from promote's alias table (None: no models yet)."""
+    headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+    reply = requests.get(promote_url + "aliases", headers=headers, timeout=60)
+    reply.raise_for_status()
+    return reply.json()["manifest_version"]
+
+
+def bootstrap_models(stack: Stack, timeout: float = 1800) -> None:
+    """A store without models: ask for a training cycle through the broker and wait until
+    promote has published the manifest, so the first game is against real models."""
+    if _manifest_version(stack.promote_url, stack.admin_token) is not None:
+        return
+    print("No models yet: training the first 12 (a few minutes on two cores)…", flush=True)
+    request = events.new_event("local", events.TRAINING_REQUESTED, {"force": True}, "bootstrap")
+    events.send(stack.sink_url, request)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            version = _manifest_version(stack.promote_url, stack.admin_token)
+        except requests.RequestException:  # a 503 while a dependency restarts: ask again
+            version = None
+        if version is not None:
+            print(f"Models published (manifest {version}).")
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("no manifest after the bootstrap training; see the logs")
+        time.sleep(2)
+
+
+class _Signals:
+    """SIGINT or SIGTERM ends the run once. Later ones are ignored so the cleanup always
+    finishes: GNU make forwards a TERM that the process group already got, and impatient
+    users press Ctrl-C twice. Installed explicitly, since a process started in the
+    background by a non-interactive shell inherits an ignored SIGINT."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self._handle)
+
+    def _handle(self, _number: int, _frame: FrameType | None) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
+
+
+def up(stack: Stack) -> None:
+    """Start the stack, train the first models if there are none, print the URLs, and run
+    until a signal or until a server exits; then stop every server."""
+    signals = _Signals()
     try:
-        wait_healthy(servers)
-        bootstrap_models(settings)
+        stack.start()
+        bootstrap_models(stack)
         print("RPS Quest is running locally (Ctrl-C stops it):")
-        print(f"  player page http://{LOOPBACK}:{PORTS['start_game']}/")
-        for server in servers + observers:
-            print(f"  {server.name:<11} {server.url}")
-        if not observers:
-            print("  prometheus  not started (apt-get install prometheus, or make system)")
-        print(f"  database    {settings.database_url}")
-        print(f"  models      {settings.model_store}")
-        print(f"  logs        {log_dir}")
-        print(
-            "  MLflow UI   .venv/bin/mlflow ui --backend-store-uri "
-            f"{settings.mlflow_tracking_uri} --port 5000  (then http://127.0.0.1:5000/)"
-        )
-        while all(s.process.poll() is None for s in servers + observers):
+        for label, value in stack.summary():
+            print(f"  {label:<11} {value}")
+        sys.stdout.flush()
+        while all(s.process.poll() is None for s in stack.servers):
             time.sleep(0.5)
-        print("a server exited; see its log", file=sys.stderr)
+        exited = [s.name for s in stack.servers if s.process.poll() is not None]
+        print(f"{', '.join(exited)} exited; see the logs", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
-        for server in servers + observers:
-            server.stop()
+        signals.stopping = True
+        stop_all(stack.servers)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rpsquest.local")
     parser.add_argument("command", choices=["up"])
     parser.add_argument("--pings", action="store_true", help="fire the PingSource schedules")
+    parser.add_argument(
+        "--profile",
+        choices=["embedded", "production"],
+        default="embedded",
+        help="embedded defaults, or the cluster's shape (PostgreSQL, S3, an MLflow server, "
+        "each function from its image's contents)",
+    )
     args = parser.parse_args(argv)
-    up(Settings.from_env(), pings=args.pings)
+    settings = Settings.from_env()
+    if args.profile == "production":
+        up(Production.for_project(settings.project_dir, pings=args.pings))
+    else:
+        up(Embedded(settings, pings=args.pings))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,239 @@
+"""The production profile, run for real: a fresh PostgreSQL database, an empty S3 server, a
+fresh MLflow tracking server, and each function started from its staged image tree with the
+environment its ksvc gets. From empty, one training.requested must train and publish the 12
+models from the packaged corpus; then the loop runs through games, a promotion and a reload,
+and the S3 and MLflow servers fail under it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from sqlalchemy import create_engine, select
+
+from rpsquest.client import Client
+from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
+from rpsquest.images import FUNCTIONS
+from rpsquest.processes import stop_all
+from rpsquest.production import (
+    KNATIVE_RUNTIME_ENV,
+    OVERLAY,
+    SINK_ENV,
+    Production,
+    ProductionPorts,
+    WeedPorts,
+    container,
+    drop_database,
+    find,
+    generate_secrets,
+    ksvc_name,
+    read_secrets,
+    render,
+)
+from rpsquest.registry import REGISTERED_MODELS
+from rpsquest.store.games import utc_now
+from rpsquest.store.schema import games, rounds
+from tests.conftest import REPO, wait_for
+from tests.e2e.conftest import BLIND, publish
+from tests.integration.conftest import free_port
+from tests.training_fixture import SMALLER
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
+
+ALIASES = ("Production", "B", "shadow1", "shadow2")
+# Container basics every image has (PATH, HOME from the image's user) are not the ksvc's.
+CONTAINER_BASICS = {"PATH", "HOME"}
+
+
+def _free_weed_port() -> int:
+    """A free port p with p + 10000 free too: weed puts each gRPC port there."""
+    while (port := free_port()) > 55535 or not _is_free(port + 10000):
+        pass
+    return port
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _configs(directory: Path) -> Path:
+    """The repo's configs, smaller, with logistic's Production nearly blind (see e2e conftest)."""
+    document = json.loads((REPO / "configs" / "model_configs.json").read_text())
+    for config in document["configs"].values():
+        config.update(SMALLER[config["family"]])
+    document["configs"]["mn_c06"].update(BLIND)
+    path = directory / "configs.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+class Stack:
+    """The running production profile and the handles the tests use."""
+
+    def __init__(self, production: Production) -> None:
+        self.production = production
+        self.admin = {"Authorization": f"Bearer {production.admin_token}"}
+
+    def url(self, name: str) -> str:
+        return self.production.url(name)
+
+    def server(self, name: str):
+        (found,) = [s for s in self.production.servers if s.name == name]
+        return found
+
+    def database_url(self) -> str:
+        return self.production.environments["play"]["RPS_DATABASE_URL"]
+
+    def mlflow(self, path: str, **params: str) -> dict:
+        reply = requests.get(self.production.mlflow_url + path, params=params, timeout=30)
+        reply.raise_for_status()
+        return reply.json()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The production profile on free ports, from empty: its own databases on the machine's
+    PostgreSQL, a fresh S3 data folder and MLflow server; smaller model configs and a smaller
+    bootstrap so training takes seconds; promotion after 5 games."""
+    directory = tmp_path_factory.mktemp("production")
+    secrets = directory / "secrets.yaml"
+    suffix = f"_e2e_{uuid.uuid4().hex[:8]}"
+    secrets.write_text(
+        yaml.safe_dump_all(generate_secrets(REPO / "knative/base/secrets.example.yaml", suffix))
+    )
+    ports = ProductionPorts(
+        functions={name: free_port() for name in ("devbroker", *FUNCTIONS)},
+        s3=WeedPorts(*(_free_weed_port() for _ in range(5))),
+        mlflow=free_port(),
+        prometheus=None,
+    )
+    production = Production(
+        REPO,
+        directory,
+        ports,
+        secrets_path=secrets,
+        overrides={
+            "RPS_MODEL_CONFIGS": str(_configs(directory)),
+            "RPS_TRAIN_BOOTSTRAP_ROUNDS": "800",
+            "RPS_PROMOTION_MIN_GAMES": "5",
+        },
+    )
+    try:
+        production.start()
+        yield Stack(production)
+    finally:
+        stop_all(production.servers)
+        values = read_secrets(secrets)["rps-secrets"]
+        for key in ("database-url", "mlflow-database-url"):
+            drop_database(ports.loopback().rewrite(values[key]))
+
+
+def _phases_since(stack: Stack, since: str) -> set[str]:
+    """The phases of the rounds after the gambit in games started after `since`."""
+    engine = create_engine(stack.database_url())
+    started = select(games.c.id).where(games.c.created_at > since)
+    with engine.connect() as connection:
+        phases = connection.execute(
+            select(rounds.c.phase).where(rounds.c.game_id.in_(started), rounds.c.round_no > 3)
+        ).scalars()
+        found = set(phases)
+    engine.dispose()
+    return found
+
+
+def test_every_function_gets_the_environment_its_ksvc_gets(stack):
+    documents = render(REPO / OVERLAY)
+    config = find(documents, "ConfigMap", "rps-config")["data"]
+
+    for name in FUNCTIONS:
+        ksvc = find(
+            (d for d in documents if d["apiVersion"].startswith("serving")),
+            "Service",
+            ksvc_name(name),
+        )
+        spec = container(ksvc)
+        expected = {e["name"] for e in spec["env"]} | set(config) | {SINK_ENV, *KNATIVE_RUNTIME_ENV}
+        pid = stack.server(name).process.pid
+        environ = dict(
+            entry.split("=", 1)
+            for entry in Path(f"/proc/{pid}/environ").read_text().split("\0")
+            if entry
+        )
+        image_env = set(stack.production.staged[name].recipe.env)
+        knobs = set(stack.production.overrides)  # the test's own, on top
+
+        assert set(environ) - image_env - CONTAINER_BASICS - knobs == expected - knobs, name
+        for key, value in config.items():
+            if key not in knobs:  # the same value, or only its cluster host names rewritten
+                assert environ[key] == value or ".rps-quest." in value, (name, key)
+
+
+def test_from_empty_one_training_request_publishes_twelve_models_and_the_loop_runs(stack):
+    play, promote = stack.url("play"), stack.url("promote")
+    client = Client(stack.url("start_game"))
+    started = time.perf_counter()
+    for _ in range(30):  # before any model: the fallback bot plays, the rounds become data
+        client.play_game("cal", "logan")
+
+    publish(stack.server("devbroker"), new_event("admin", TRAINING_REQUESTED, {}, "e2e", "boot-1"))
+    wait_for(lambda: serving_with(stack, play)[0] == 1, 600, "the first manifest")
+    trained = time.perf_counter() - started
+
+    for model in REGISTERED_MODELS.values():
+        registered = stack.mlflow("api/2.0/mlflow/registered-models/get", name=model)
+        aliases = {a["alias"] for a in registered["registered_model"]["aliases"]}
+        assert aliases == set(ALIASES), model
+    objects = stack.production.s3().list_objects_v2(Bucket="rps-models")["Contents"]
+    artifacts = [o["Key"] for o in objects if o["Key"].endswith(".onnx")]
+    assert len(artifacts) == 12
+    assert any(o["Key"] == "serving/manifest.json" for o in objects)
+    assert stack.production.s3().list_objects_v2(Bucket="mlflow").get("KeyCount", 0) > 0
+
+    since = utc_now()
+    for _ in range(25):
+        client.play_game("cal", "logan")
+    assert _phases_since(stack, since) == {"ml"}
+
+    aliases = {
+        row["alias"]: row
+        for row in requests.get(promote + "aliases", headers=stack.admin, timeout=30).json()[
+            "aliases"
+        ]
+        if row["family"] == "logistic"
+    }
+    old_production, old_b = aliases["Production"]["version"], aliases["B"]["version"]
+    publish(stack.server("devbroker"), new_event("admin", PROMOTION_REQUESTED, {}, "e2e", "p-1"))
+    _, loaded = wait_for(
+        lambda: (s := serving_with(stack, play))[0] == 2 and s, 120, "the promotion served"
+    )
+    assert (loaded[("logistic", "Production")], loaded[("logistic", "B")]) == (
+        old_b,
+        old_production,
+    )
+    production = stack.mlflow(
+        "api/2.0/mlflow/registered-models/alias", name="rps_logistic", alias="Production"
+    )
+    assert int(production["model_version"]["version"]) == old_b
+    print(
+        f"\nproduction profile: empty → 12 models → 25 ML games → promotion served in "
+        f"{time.perf_counter() - started:.1f} s (training and publishing {trained:.1f} s)"
+    )
+
+
+def serving_with(stack: Stack, play: str):
+    status = requests.get(play + "models", headers=stack.admin, timeout=30).json()
+    return status["manifest_version"], {
+        (m["family"], m["alias"]): m["version"] for m in status["loaded"]
+    }
