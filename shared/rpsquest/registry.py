@@ -11,14 +11,19 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
+import requests
+from sqlalchemy.exc import OperationalError
+
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.config import Settings
+from rpsquest.errors import Unavailable
 from rpsquest.game.policies import ALIASES, FAMILIES
 from rpsquest.models.common import ModelConfig, TrainedModel
 from rpsquest.modelstore import ArtifactMissing, ModelStore, artifact_key
@@ -44,6 +49,7 @@ with warnings.catch_warnings():
     from mlflow.protos.databricks_pb2 import (
         RESOURCE_ALREADY_EXISTS,
         RESOURCE_DOES_NOT_EXIST,
+        TEMPORARILY_UNAVAILABLE,
         ErrorCode,
     )
 
@@ -61,6 +67,59 @@ _REQUIREMENTS = {
 }
 
 
+# MLflow's HTTP client retries a failed request 7 times with exponential backoff (about four
+# minutes against a stopped server) and waits up to 120 s for each answer. The Broker already
+# retries a failed delivery (§10.3), so our requests need only ride out a blip: 2 retries
+# (urllib3 waits 0 s, then 2 s plus up to 1 s of MLflow's jitter) and 10 s for an answer (a
+# healthy server answers ours in well under one). A stopped server (connection refused) then
+# fails a request in about 3 s, a silent one in about 33 s, both inside promote's 2-minute
+# delivery timeout, and the route answers 503. Values set in the environment win.
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+# How MLflow shows an outage: connection errors, timeouts and retries exhausted on 5xx answers
+# (requests), a tracking database that is down or locked (SQLAlchemy), each usually wrapped in
+# a plain MlflowException; or an MlflowException saying TEMPORARILY_UNAVAILABLE.
+_OUTAGES = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.RetryError,
+    OperationalError,
+)
+
+
+class RegistryUnavailable(Unavailable):
+    """MLflow (its tracking server or database) could not be reached: a 503, retried later."""
+
+
+def _is_outage(error: BaseException) -> bool:
+    """Whether MLflow failed for want of its server rather than for what it was asked."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, _OUTAGES) or (
+            isinstance(cause, MlflowException)
+            and cause.error_code == ErrorCode.Name(TEMPORARILY_UNAVAILABLE)
+        ):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn an MLflow outage into RegistryUnavailable; any other MLflow error stays a bug."""
+    try:
+        yield
+    except (MlflowException, *_OUTAGES) as error:
+        if not _is_outage(error):
+            raise
+        raise RegistryUnavailable("MLflow is unreachable; try again.") from error
+
+
 def registered_model(family: str) -> str:
     """The MLflow registered-model name of a family (§5)."""
     try:
@@ -72,6 +131,8 @@ def registered_model(family: str) -> str:
 def connect(settings: Settings) -> MlflowClient:
     """A client for the configured tracking and registry store, which MLflow's fluent calls
     then use too."""
+    for name, value in _HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     uri = settings.mlflow_tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -86,6 +147,7 @@ def _artifact_location(settings: Settings) -> str | None:
     return (settings.var_dir / "mlartifacts").resolve().as_uri()
 
 
+@_reachable()
 def ensure_experiment(settings: Settings) -> str:
     """The id of the `rps-quest` experiment, created on first use."""
     client = connect(settings)
@@ -168,6 +230,7 @@ def _confusion_csv(confusion_matrix: Sequence[Sequence[int]]) -> str:
     return text.getvalue()
 
 
+@_reachable()
 def log_model_run(
     settings: Settings,
     family: str,
@@ -236,6 +299,7 @@ def _aliases_of(client: MlflowClient, name: str) -> dict[str, int]:
     return {alias: int(version) for alias, version in model.aliases.items() if alias in ALIASES}
 
 
+@_reachable()
 def current_aliases(settings: Settings) -> dict[str, dict[str, int]]:
     """Which version each of our aliases points to, per family; a family never registered
     has none."""
@@ -243,6 +307,7 @@ def current_aliases(settings: Settings) -> dict[str, dict[str, int]]:
     return {family: _aliases_of(client, registered_model(family)) for family in REGISTERED_MODELS}
 
 
+@_reachable()
 def set_aliases(settings: Settings, table: Mapping[str, Mapping[str, int]]) -> None:
     """Point MLflow's native aliases at the given versions, {family: {alias: version}}; aliases
     already right are left alone, so a rerun is harmless."""

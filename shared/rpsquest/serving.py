@@ -101,35 +101,50 @@ class ServingModels:
         metrics.MODEL_RELOADS.labels(trigger, "failed").inc()
 
     def check_manifest(self, trigger: str = "poll", force: bool = False) -> bool:
-        """Read the manifest if its tag moved (or `force`); True when a newer one was taken."""
-        with self._lock:
-            now = self._clock()
-            if not force and now < self._next_check:
+        """Read the manifest if its tag moved (or `force`); True when a newer one was taken.
+
+        One thread reads the store at a time. A poll that finds another under way serves the
+        manifest in hand instead of queueing behind it: a store that is slow to refuse (connect
+        timeouts, retries) then delays one request per check, not every request in flight.
+        """
+        if not self._lock.acquire(blocking=force or self._manifest is None):
+            return False
+        try:
+            taken = self._take_manifest(trigger, force)
+        finally:
+            self._lock.release()
+        if taken:
+            for family in list(self._bundles):  # refresh what this instance already serves
+                self._load(family, trigger)
+        return taken
+
+    def _take_manifest(self, trigger: str, force: bool) -> bool:
+        """check_manifest's store read, under the manifest lock."""
+        now = self._clock()
+        if not force and now < self._next_check:
+            return False
+        self._next_check = now + self.settings.manifest_check_seconds
+        self._checked_at = utc_now()
+        try:
+            tag = self.store.manifest_tag()
+            if tag is not None and tag == self._tag and not force:
                 return False
-            self._next_check = now + self.settings.manifest_check_seconds
-            self._checked_at = utc_now()
-            try:
-                tag = self.store.manifest_tag()
-                if tag is not None and tag == self._tag and not force:
-                    return False
-                manifest = self.store.read_manifest()
-                if manifest is None:
-                    return False
-                manifest = _check_manifest(manifest)
-            except (StoreError, LoadError, OSError, ValueError) as exc:
-                self._next_check = now + RETRY_SECONDS
-                self._failed(str(exc), trigger)
+            manifest = self.store.read_manifest()
+            if manifest is None:
                 return False
-            self._tag = tag
-            current = self.manifest_version
-            if current is not None and manifest["manifest_version"] <= current:
-                metrics.MODEL_RELOADS.labels(trigger, "unchanged").inc()
-                return False
-            self._manifest = manifest
-            self._retry_at.clear()
-            metrics.MANIFEST_VERSION.set(manifest["manifest_version"])
-        for family in list(self._bundles):  # refresh what this instance already serves
-            self._load(family, trigger)
+            manifest = _check_manifest(manifest)
+        except (StoreError, LoadError, OSError, ValueError) as exc:  # the last good one stays
+            self._next_check = now + RETRY_SECONDS
+            self._failed(str(exc), trigger)
+            return False
+        self._tag = tag
+        current = self.manifest_version
+        if current is not None and manifest["manifest_version"] <= current:
+            metrics.MODEL_RELOADS.labels(trigger, "unchanged").inc()
+            return False
+        self._manifest = manifest
+        self._retry_at.clear()
+        metrics.MANIFEST_VERSION.set(manifest["manifest_version"])
         return True
 
     def on_promoted(self) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
 
 from rpsquest.config import Settings
 from rpsquest.features import PROBE_VECTOR
@@ -19,13 +21,16 @@ from rpsquest.models.export import create_session, predict_onnx
 from rpsquest.modelstore import ArtifactMissing, FolderStore, open_store
 from rpsquest.registry import (
     EXPERIMENT,
+    RegistryUnavailable,
     connect,
     current_aliases,
+    ensure_experiment,
     publish,
     registered_model,
     serving_models,
     set_aliases,
 )
+from tests.integration.conftest import free_port
 from tests.training_fixture import Cycle, project_settings, smaller_configs
 
 pytestmark = pytest.mark.slow
@@ -225,3 +230,43 @@ def test_serving_models_refuses_a_bad_row(cycle, change: dict[str, Any], message
 def test_serving_models_refuses_an_alias_twice(cycle):
     with pytest.raises(ValueError, match="feedforward Production appears twice"):
         serving_models([cycle.rows[0], cycle.rows[0]])
+
+
+@pytest.mark.parametrize(
+    ("call", "arguments"),
+    [
+        (current_aliases, ()),
+        (set_aliases, ({"logistic": {"B": 1}},)),
+        (ensure_experiment, ()),
+    ],
+    ids=["current_aliases", "set_aliases", "ensure_experiment"],
+)
+def test_an_unreachable_mlflow_server_is_registry_unavailable(call, arguments, make_settings):
+    settings = make_settings(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}")  # refused
+
+    with pytest.raises(RegistryUnavailable, match="MLflow is unreachable") as caught:
+        call(settings, *arguments)
+
+    assert (caught.value.status, caught.value.code) == (503, "unavailable")
+    assert isinstance(caught.value.__cause__, MlflowException)
+
+
+def test_an_mlflow_refusal_is_no_outage(copied):
+    settings, _ = copied
+
+    with pytest.raises(MlflowException, match="9999") as caught:
+        set_aliases(settings, {"logistic": {"B": 9999}})
+
+    assert not isinstance(caught.value, RegistryUnavailable)
+
+
+def test_mlflow_http_retries_are_bounded_unless_the_environment_says_otherwise(
+    make_settings, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
+
+    connect(make_settings(MLFLOW_TRACKING_URI="http://127.0.0.1:5000"))
+
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "5"
+    assert os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "1"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "10"

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 
 import pytest
 
+from rpsquest import metrics
 from rpsquest.features import PROBE_VECTOR
 from rpsquest.game.bots import AliasPrediction, ModelUnavailable
-from rpsquest.modelstore import open_store
-from rpsquest.serving import ServingModels
+from rpsquest.modelstore import FolderStore, open_store
+from rpsquest.serving import RETRY_SECONDS, ServingModels
+from tests.integration.conftest import free_port
 from tests.training_fixture import project_settings, publish_copy
 
 pytestmark = pytest.mark.slow
+
+EMPTY_MANIFEST = {"schema": 1, "manifest_version": 1, "feature_contract": "rps50-v2", "models": {}}
 
 
 class Clock:
@@ -159,3 +165,59 @@ def test_artifacts_are_cached_by_hash(published):
     expected = sorted(f"{e['sha256']}.onnx" for e in manifest["models"]["logistic"].values())
     assert cached == expected
     assert json.loads((store.root / "manifest.json").read_text()) == manifest
+
+
+def failed_polls() -> float:
+    sample = {"trigger": "poll", "outcome": "failed"}
+    return metrics.REGISTRY.get_sample_value("rps_model_reloads_total", sample) or 0.0
+
+
+def test_an_unreachable_s3_store_is_reported_and_retried_later(make_settings, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # refused
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "rps-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "rps-test-secret")
+    models, clock = bank(make_settings(), open_store("s3://rps-models/outage"))
+    before = failed_polls()
+
+    taken = models.check_manifest()
+    clock.now = RETRY_SECONDS - 1
+    models.check_manifest()
+    waiting = failed_polls()
+    clock.now = RETRY_SECONDS + 1
+    models.check_manifest()
+
+    assert not taken
+    assert waiting == before + 1  # no store access until the retry is due
+    assert failed_polls() == before + 2
+    assert "Could not connect to the endpoint URL" in models.last_error
+    with pytest.raises(ModelUnavailable):  # §5.2's fallback, never an error reply
+        models.predict("logistic", PROBE_VECTOR)
+
+
+def test_a_poll_serves_the_manifest_in_hand_while_another_thread_reads_the_store(
+    make_settings, tmp_path
+):
+    store = FolderStore(tmp_path / "models")
+    store.write_manifest(EMPTY_MANIFEST)
+    models, clock = bank(make_settings(), store)
+    models.check_manifest()
+    pipe = store.root / "manifest.json"
+    pipe.unlink()
+    os.mkfifo(pipe)  # reading it blocks until someone writes: a store slow to answer
+    clock.now += 60
+    reader = threading.Thread(target=models.check_manifest)
+    polls: list[bool] = []
+    poller = threading.Thread(target=lambda: polls.append(models.check_manifest()))
+
+    reader.start()
+    with pipe.open("wb") as slow_store:  # opens once the reader is inside its store read
+        poller.start()
+        poller.join(timeout=30)
+        waited = poller.is_alive()
+        slow_store.write(json.dumps({**EMPTY_MANIFEST, "manifest_version": 2}).encode())
+    reader.join(timeout=30)
+    poller.join(timeout=30)
+
+    assert not waited
+    assert polls == [False]
+    assert models.manifest_version == 2  # what the slow read brought in the end

@@ -1,0 +1,51 @@
+"""A training cycle while a dependency is down: no model fails on its own account, so the whole
+cycle ends as a 503 for the Broker to retry, recorded as failed, with its lease free again."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from rpsquest import metrics
+from rpsquest.errors import Unavailable
+from rpsquest.modelstore import open_store
+from rpsquest.store.coordination import acquire_lease
+from rpsquest.store.schema import model_versions, training_cycles
+from rpsquest.training.cycle import LEASE, run_cycle
+from tests.integration.conftest import free_port
+from tests.training_fixture import smaller_configs
+
+pytestmark = pytest.mark.slow  # a model trains before the outage shows
+
+
+def failed_runs() -> float:
+    labels = {"family": "logistic", "alias": "Production", "status": "failure"}
+    return metrics.REGISTRY.get_sample_value("rps_training_runs_total", labels) or 0.0
+
+
+@pytest.mark.parametrize("dependency", ["store", "mlflow"])
+def test_an_outage_ends_the_whole_cycle_and_frees_its_lease(
+    dependency, database, make_settings, monkeypatch, tmp_path
+):
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    if dependency == "store":
+        monkeypatch.setenv("AWS_ENDPOINT_URL", closed)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "rps-test-key")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "rps-test-secret")
+        settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="1500")
+        store = open_store("s3://rps-models/outage")
+    else:
+        settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="1500", MLFLOW_TRACKING_URI=closed)
+        store = open_store(tmp_path / "models")
+    before = failed_runs()
+
+    with pytest.raises(Unavailable):
+        run_cycle(settings, database, store, smaller_configs(), force=True, families=["logistic"])
+
+    with database.connect() as connection:
+        cycles = connection.execute(select(training_cycles)).mappings().all()
+        versions = connection.execute(select(model_versions)).all()
+    assert [(c["status"], c["finished_at"] is not None) for c in cycles] == [("failure", True)]
+    assert versions == []
+    assert failed_runs() == before  # no model is blamed for the outage
+    assert acquire_lease(database, LEASE, "the retry", 60)
