@@ -19,9 +19,13 @@ $(INSTALLED): pyproject.toml
 ## Create or update .venv with everything the project needs
 install: $(INSTALLED)
 
-## Run the whole platform locally on loopback and print its URLs (Ctrl-C stops it)
+# embedded: SQLite, a folder model store, MLflow in-process, functions from the checkout.
+# production: PostgreSQL, S3 (SeaweedFS), an MLflow server, each function from its image's files.
+PROFILE := embedded
+
+## Run the whole platform locally on loopback and print its URLs (PROFILE=production: the cluster's shape)
 up: $(INSTALLED)
-	$(PY) -m rpsquest.local up
+	$(PY) -m rpsquest.local up --profile $(PROFILE)
 
 # Debian packages the tests drive for real: Prometheus, and Chromium with its WebDriver
 # (`make system SYSTEM_PACKAGES=…` installs others the same way).
