@@ -247,7 +247,8 @@ def _venv(recipe: Recipe, repo: Path, cache: Path, log: Path) -> Path:
     key = _digest(requirements, sys.version.encode())
     venv = cache / f"{recipe.function}-{key}"
     if not (venv / ".complete").exists():
-        shutil.rmtree(venv, ignore_errors=True)
+        for stale in cache.glob(f"{recipe.function}-*"):  # older requirements, never used again
+            shutil.rmtree(stale, ignore_errors=True)
         _run([sys.executable, "-m", "venv", str(venv)], log)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
         _run([*pip, "--upgrade", "pip>=26"], log)  # pip 23 backtracks for minutes on mlflow

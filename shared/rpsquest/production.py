@@ -18,7 +18,7 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,6 +248,9 @@ def start_s3(
     """SeaweedFS's all-in-one server on loopback, standing in for MinIO: S3 with these
     credentials, telemetry off, data under `directory`."""
     (directory / "data").mkdir(parents=True, exist_ok=True)
+    # gRPC sockets ignore -*.localSocket and can outlive a stopped server, blocking a restart.
+    for name in (f"admin-grpc-{ports.admin + 10000}", f"s3-grpc-{ports.s3 + 10000}"):
+        Path(f"/tmp/seaweedfs-{name}.sock").unlink(missing_ok=True)
     command = [
         weed(),
         f"-logdir={directory}",
@@ -394,15 +397,13 @@ class Production:
     servers: list[Server] = field(default_factory=list)
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
     staged: dict[str, StagedFunction] = field(default_factory=dict)
+    _starters: dict[str, Callable[[], Server]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_project(cls, project_dir: Path, pings: bool = False) -> Production:
-        overrides = {"RPS_DATABASE_URL": os.environ["RPS_DATABASE_URL"]}
+        overrides = {k: v for k, v in os.environ.items() if k == "RPS_DATABASE_URL"}
         return cls(
-            project_dir,
-            project_dir / "var" / "production",
-            overrides=overrides if "RPS_DATABASE_URL" in os.environ else {},
-            pings=pings,
+            project_dir, project_dir / "var" / "production", overrides=overrides, pings=pings
         )
 
     @property
@@ -465,14 +466,16 @@ class Production:
         documents = render(self.repo / OVERLAY)
         secret_values = ensure_secrets(self.secrets_file, self.repo / SECRETS_EXAMPLE)
         keys = secret_values["rps-s3"]
-        s3 = start_s3(
-            self.state / "s3",
-            self.ports.s3,
-            keys["access-key-id"],
-            keys["secret-access-key"],
-            self.logs / "s3.log",
+        s3 = self._launch(
+            "s3",
+            lambda: start_s3(
+                self.state / "s3",
+                self.ports.s3,
+                keys["access-key-id"],
+                keys["secret-access-key"],
+                self.logs / "s3.log",
+            ),
         )
-        self.servers.append(s3)
         make_buckets(self.s3(), bucket_names(find(documents, "Job", "minio-buckets")), s3)
         self.environments = {
             name: self.function_environment(name, documents, secret_values) for name in FUNCTIONS
@@ -485,15 +488,17 @@ class Production:
         for url in sorted(databases | {mlflow_env["MLFLOW_BACKEND_STORE_URI"]}):
             if url.startswith("postgresql"):
                 ensure_database(url)
-        mlflow = spawn(
+        mlflow = self._launch(
             "mlflow",
-            self.mlflow_url,
-            mlflow_command(deployment, mlflow_env, self.ports.mlflow),
-            self.state,
-            {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **mlflow_env},
-            self.logs / "mlflow.log",
+            lambda: spawn(
+                "mlflow",
+                self.mlflow_url,
+                mlflow_command(deployment, mlflow_env, self.ports.mlflow),
+                self.state,
+                {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **mlflow_env},
+                self.logs / "mlflow.log",
+            ),
         )
-        self.servers.append(mlflow)
         for name in FUNCTIONS:
             self.staged[name] = stage(
                 name,
@@ -517,6 +522,23 @@ class Production:
         self.servers.append(broker)
         wait_healthy([*functions, broker], timeout=120)
         self._start_prometheus()
+
+    def _launch(self, name: str, start: Callable[[], Server]) -> Server:
+        """Start a backing server and remember how, so a fault test can restart it."""
+        self._starters[name] = start
+        server = start()
+        self.servers.append(server)
+        return server
+
+    def stop(self, name: str) -> None:
+        """Stop one backing server (S3, MLflow), as an outage would."""
+        (server,) = [s for s in self.servers if s.name == name]
+        server.stop()
+        self.servers.remove(server)
+
+    def restart(self, name: str) -> Server:
+        """Start a stopped backing server again, on the same ports and data."""
+        return self._launch(name, self._starters[name])
 
     def _start_function(self, name: str) -> Server:
         staged = self.staged[name]
