@@ -166,7 +166,6 @@ def main() -> None:
         **os.environ,
         "RPS_PROJECT_DIR": str(project),
         "RPS_MODEL_CONFIGS": str(REPO / "configs" / "model_configs.json"),
-        "RPS_HUMAN_DATA_DIR": str(REPO.parent / "shared" / "data" / "human-rps"),
         "RPS_TRAIN_BOOTSTRAP_ROUNDS": "4000",
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
