@@ -127,6 +127,13 @@ def _cors(request: Request, response: Response, function: str, settings: Setting
     return response
 
 
+def _log_outage(function: str, method: str, route: str, error: RpsError) -> None:
+    """A dependency is down (Unavailable): the reply says so, the log says why. The cause's
+    first line names it; SQLAlchemy's next lines hold the statement and its parameters."""
+    cause = str(error.__cause__ or "").partition("\n")[0]
+    log.warning("%s %s %s: %s %s", function, method, route, error.message, cause)
+
+
 class Service:
     """One function's routes plus /healthz and /metrics, each answer timed and counted."""
 
@@ -174,15 +181,7 @@ class Service:
                 response = reply if isinstance(reply, Response) else json_response(*reply)
             except RpsError as error:
                 if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-                    # A dependency is down (Unavailable): the reply says so, the log says why.
-                    log.warning(
-                        "%s %s %s: %s (%s)",
-                        self.function,
-                        request.method,
-                        route_label,
-                        error.message,
-                        error.__cause__,
-                    )
+                    _log_outage(self.function, request.method, route_label, error)
                 response = error_reply(error)
         method = request.method if request.method in _METHODS else "other"
         metrics.HTTP_REQUESTS.labels(

@@ -85,3 +85,19 @@ def test_a_dependency_outage_is_a_json_503(outage):
     assert json.loads(response.data) == {
         "error": {"code": "unavailable", "message": outage.message}
     }
+
+
+def test_an_outage_is_logged_with_the_first_line_of_its_cause(caplog):
+    def handler(_request):
+        try:
+            raise ConnectionRefusedError("connection refused\n[SQL: SELECT token_sha256 ...]")
+        except ConnectionRefusedError as exc:
+            raise Unavailable("The game store is busy or unreachable; try again.") from exc
+
+    service = web.Service("play", Settings.from_env({}), [web.Route("POST", "/", handler)])
+    with Flask(__name__).test_request_context("/", method="POST"):
+        service(request)
+
+    assert "play POST /: The game store is busy" in caplog.text
+    assert "connection refused" in caplog.text
+    assert "SELECT" not in caplog.text
