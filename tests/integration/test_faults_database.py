@@ -40,6 +40,9 @@ WARM_UP_ROUNDS = 80  # answered to all clients together before the fault: play i
 _TIMEOUT = 10  # seconds per request: a hang is a failure, not something to retry
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.02, 0.2  # seconds of back-off before a retry
 _FINAL = {"start": 201, "play": 200}
+# A connection lost before the answer, or in the middle of its body (the headers sent, then
+# the worker killed: requests reports that IncompleteRead as a ChunkedEncodingError).
+_BROKEN = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 _ROUND_FIELDS = ("user_move", "bot_move", "result", "user_delta", "bot_delta")
 _SCORE_FIELDS = ("user_score", "bot_score")
 
@@ -105,7 +108,7 @@ class Player(threading.Thread):
             sent_at = time.monotonic()
             try:
                 response = self.http.post(url, json=body, timeout=_TIMEOUT)
-            except requests.ConnectionError:
+            except _BROKEN:
                 response = None
             status = response.status_code if response is not None else None
             self.exchanges.append(Exchange(route, sent_at, time.monotonic(), status))
