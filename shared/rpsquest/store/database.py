@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from rpsquest.errors import Unavailable
 
 BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 5
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _MIGRATION_LOCK = 7_303_838  # PostgreSQL advisory lock id: one migrator at a time
 # The newest migration (a test keeps it equal to Alembic's head). Knowing it lets a starting
@@ -49,7 +50,14 @@ def open_engine(url: str) -> Engine:
     """An engine with a connection pool; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+        # A server that drops packets answers 503 within seconds, not after the TCP timeout;
+        # the URL's own connect_timeout wins.
+        connect = (
+            {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+        )
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=8, max_overflow=8, connect_args=connect
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
