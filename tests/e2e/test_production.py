@@ -7,7 +7,6 @@ and the S3 and MLflow servers fail under it."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +27,6 @@ from rpsquest.production import (
     SINK_ENV,
     Production,
     ProductionPorts,
-    WeedPorts,
     container,
     drop_database,
     find,
@@ -43,6 +41,7 @@ from rpsquest.store.schema import games, promotion_ledger, rounds
 from tests.conftest import REPO, wait_for
 from tests.e2e.conftest import BLIND, publish
 from tests.integration.conftest import free_port
+from tests.seaweedfs import free_weed_ports
 from tests.training_fixture import SMALLER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
@@ -50,22 +49,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 ALIASES = ("Production", "B", "shadow1", "shadow2")
 # Container basics every image has (PATH, HOME from the image's user) are not the ksvc's.
 CONTAINER_BASICS = {"PATH", "HOME"}
-
-
-def _free_weed_port() -> int:
-    """A free port p with p + 10000 free too: weed puts each gRPC port there."""
-    while (port := free_port()) > 55535 or not _is_free(port + 10000):
-        pass
-    return port
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _configs(directory: Path) -> Path:
@@ -115,7 +98,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     ports = ProductionPorts(
         functions={name: free_port() for name in ("devbroker", *FUNCTIONS)},
-        s3=WeedPorts(*(_free_weed_port() for _ in range(5))),
+        s3=free_weed_ports(),
         mlflow=free_port(),
         prometheus=None,
     )
@@ -348,8 +331,22 @@ def test_with_mlflow_down_train_and_promote_answer_503_and_the_broker_retries(st
     run = requests.post(
         stack.url("train") + "run", json={"force": True}, headers=stack.admin, timeout=120
     )
-    swap = requests.post(
-        promote + "promote", json={"family": "xgboost"}, headers=stack.admin, timeout=120
+    swap = wait_for(  # 429 while an evaluation of an earlier event still holds the lease
+        lambda: (
+            (
+                r := requests.post(
+                    promote + "promote",
+                    json={"family": "xgboost"},
+                    headers=stack.admin,
+                    timeout=120,
+                )
+            ).status_code
+            != 429
+            and r
+        ),
+        60,
+        "promote's lease",
+        every=1,
     )
     request = new_event("admin", TRAINING_REQUESTED, {"force": True}, "e2e", "mlflow-down-1")
     publish(stack.server("devbroker"), request)
