@@ -157,15 +157,18 @@ def deliver(
         return event_response(deserialise(claim.reply)) if claim.reply else Response(status=200)
     try:
         reply = process(event)
+        finish_event(
+            database, function, event.source, event.id, serialise(reply) if reply else None
+        )
     except BaseException:
-        # Nothing is stored for a failure, so the Broker's retry does the work afresh. When the
-        # database itself is down the record cannot go: its lease runs out instead, and the
-        # failure that happened first is the one raised.
+        # Nothing is stored for a failure (nor for work whose reply could not be stored), so the
+        # Broker's retry does the work afresh. When the database itself is down the record cannot
+        # go yet: it is dropped before this process's next claim, and the failure that happened
+        # first is the one raised.
         metrics.EVENTS.labels(function, event.type, "failed").inc()
         with contextlib.suppress(Unavailable):
             forget_event(database, function, event.source, event.id)
         raise
-    finish_event(database, function, event.source, event.id, serialise(reply) if reply else None)
     metrics.EVENTS.labels(function, event.type, "processed").inc()
     return event_response(reply) if reply else Response(status=200)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -9,13 +12,45 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from rpsquest.errors import Unavailable
 from rpsquest.store.database import write_transaction
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import kv, locks, processed_events
 
+# Releases that met a database outage, per database. This process knows the work they end is
+# over, so it settles them before its next claim instead of leaving a lease to run out for
+# minutes: train and promote run as one instance, so the Broker's retry comes back here.
+# Each action takes the database, so that the list does not keep a disposed engine alive.
+Release = Callable[[Engine], None]
+_owed: weakref.WeakKeyDictionary[Engine, list[Release]] = weakref.WeakKeyDictionary()
+_owed_lock = threading.Lock()
+
+
+def _release(database: Engine, action: Release) -> None:
+    """Run a release now, or owe it until the database answers again."""
+    try:
+        action(database)
+    except Unavailable:
+        with _owed_lock:
+            _owed.setdefault(database, []).append(action)
+        raise
+
+
+def _settle_owed(database: Engine) -> None:
+    with _owed_lock:
+        owed = _owed.pop(database, [])
+    for done, action in enumerate(owed):
+        try:
+            action(database)
+        except Unavailable:
+            with _owed_lock:
+                _owed.setdefault(database, []).extend(owed[done:])
+            raise
+
 
 def acquire_lease(database: Engine, name: str, holder: str, seconds: float) -> bool:
     """Take the named lease unless someone else holds an unexpired one."""
+    _settle_owed(database)
     with write_transaction(database) as connection:
         row = (
             connection.execute(select(locks).where(locks.c.name == name).with_for_update())
@@ -33,6 +68,10 @@ def acquire_lease(database: Engine, name: str, holder: str, seconds: float) -> b
 
 
 def release_lease(database: Engine, name: str, holder: str) -> None:
+    _release(database, functools.partial(_delete_lease, name=name, holder=holder))
+
+
+def _delete_lease(database: Engine, name: str, holder: str) -> None:
     with write_transaction(database) as connection:
         connection.execute(delete(locks).where(locks.c.name == name, locks.c.holder == holder))
 
@@ -49,6 +88,7 @@ def claim_event(
     database: Engine, function: str, source: str, event_id: str, event_type: str, lease: float
 ) -> Claim:
     """Record the first delivery of (function, source, id) as processing, under a lease."""
+    _settle_owed(database)
     key = (
         processed_events.c.function == function,
         processed_events.c.source == source,
@@ -105,6 +145,11 @@ def finish_event(
 
 def forget_event(database: Engine, function: str, source: str, event_id: str) -> None:
     """Drop a failed delivery's record so the sender's retry is processed afresh."""
+    _release(database, functools.partial(_delete_record, key=(function, source, event_id)))
+
+
+def _delete_record(database: Engine, key: tuple[str, str, str]) -> None:
+    function, source, event_id = key
     with write_transaction(database) as connection:
         connection.execute(
             delete(processed_events).where(

@@ -1,5 +1,8 @@
 import time
 
+import pytest
+
+from rpsquest.errors import Unavailable
 from rpsquest.store.coordination import (
     acquire_lease,
     claim_event,
@@ -8,6 +11,7 @@ from rpsquest.store.coordination import (
     release_lease,
 )
 from rpsquest.store.database import migrate, open_engine
+from tests.faults import ThrowawayPostgres
 
 
 def _database(url):
@@ -60,3 +64,26 @@ def test_a_failed_or_abandoned_delivery_can_be_retried(database_url):
     engine.dispose()
 
     assert (retried.state, after_crash.state) == ("new", "new")
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_releases_that_meet_an_outage_are_settled_before_the_next_claim():
+    """A delivery that failed while the database was down leaves no lease or record behind
+    once it is back: the retry is processed at once, not after the lease runs out."""
+    with ThrowawayPostgres() as server:
+        engine = _database(server.url)
+        acquire_lease(engine, "train", "cycle-1", 900)
+        claim_event(engine, "train", "/src", "e1", "t", 900)
+        server.stop("immediate")
+        with pytest.raises(Unavailable):
+            release_lease(engine, "train", "cycle-1")
+        with pytest.raises(Unavailable):
+            forget_event(engine, "train", "/src", "e1")
+        server.start()
+
+        retried = claim_event(engine, "train", "/src", "e1", "t", 900)
+        taken = acquire_lease(engine, "train", "cycle-2", 900)
+        engine.dispose()
+
+    assert (retried.state, taken) == ("new", True)
