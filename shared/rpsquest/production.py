@@ -336,6 +336,16 @@ def mlflow_command(deployment: Mapping[str, Any], env: Mapping[str, str], port: 
     return [str(Path(sys.executable).with_name("mlflow")), *words[1:]]
 
 
+def start_staged(staged: StagedFunction, port: int, env: Mapping[str, str], logs: Path) -> Server:
+    """A function as its image runs it: its CMD from its WORKDIR, the image's ENV (and HOME,
+    the image user's home) under `env`, nothing inherited from this process."""
+    name = staged.recipe.function
+    environment = {"HOME": str(staged.workdir), **staged.environment(), **env}
+    command = staged.command(LOOPBACK, port)
+    url = f"http://{LOOPBACK}:{port}/"
+    return spawn(name, url, command, staged.workdir, environment, logs / f"{name}.log")
+
+
 # --- the whole profile ----------------------------------------------------------------------
 
 
@@ -541,11 +551,8 @@ class Production:
         return self._launch(name, self._starters[name])
 
     def _start_function(self, name: str) -> Server:
-        staged = self.staged[name]
-        env = {"HOME": str(staged.workdir), **staged.environment(), **self.environments[name]}
-        command = staged.command(LOOPBACK, self.ports.functions[name])
-        server = spawn(
-            name, self.url(name), command, staged.workdir, env, self.logs / f"{name}.log"
+        server = start_staged(
+            self.staged[name], self.ports.functions[name], self.environments[name], self.logs
         )
         self.servers.append(server)
         return server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -13,7 +14,10 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 
+from rpsquest.images import StagedFunction, stage
 from rpsquest.local import Server, start_function, wait_healthy
+from rpsquest.processes import stop_all
+from rpsquest.production import default_image_cache, start_staged
 from rpsquest.store.schema import games, predictions, rounds
 from tests.conftest import BACKENDS, REPO, fresh_database
 from tests.training_fixture import project_env
@@ -28,14 +32,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+Images = Callable[[str], StagedFunction]
+
+
 @contextmanager
-def servers(directory: Path) -> Iterator[Launcher]:
-    """Start functions as real servers with `directory` as project dir; stop them all on exit."""
+def servers(directory: Path, images: Images | None = None) -> Iterator[Launcher]:
+    """Start functions as real servers with `directory` as project dir; stop them all on exit.
+    With `images`, each runs from its staged image tree instead of the checkout."""
     started: list[Server] = []
 
     def start(name: str, port: int | None = None, **env: str) -> Server:
-        environ = {**os.environ, "RPS_PROJECT_DIR": str(directory), **env}
-        server = start_function(name, port or free_port(), REPO, environ, directory / "log")
+        port = port or free_port()
+        if images is None:
+            environ = {**os.environ, "RPS_PROJECT_DIR": str(directory), **env}
+            server = start_function(name, port, REPO, environ, directory / "log")
+        else:
+            threads = {"WORKERS": "1", "THREADS": "8"}  # what the ksvc sets
+            server = start_staged(images(name), port, {**threads, **env}, directory)
         started.append(server)
         wait_healthy([server])
         return server
@@ -43,13 +56,31 @@ def servers(directory: Path) -> Iterator[Launcher]:
     try:
         yield start
     finally:
-        for server in started:
-            server.stop()
+        stop_all(started)
 
 
 @pytest.fixture
 def launch(tmp_path: Path) -> Iterator[Launcher]:
     with servers(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
+    """Each function's image contents and venv, staged once per session on first use."""
+    root = tmp_path_factory.mktemp("images")
+
+    @functools.cache
+    def staged(name: str) -> StagedFunction:
+        return stage(name, REPO, root / name, default_image_cache(), root / "staging.log")
+
+    return staged
+
+
+@pytest.fixture
+def launch_image(tmp_path: Path, images: Images) -> Iterator[Launcher]:
+    """Like `launch`, but each function runs from what its image holds."""
+    with servers(tmp_path, images) as start:
         yield start
 
 

@@ -1,5 +1,6 @@
-"""Store faults under concurrent play over HTTP (issue 11): PostgreSQL stopped mid-load and
-started again, and play's gunicorn worker SIGKILLed mid-load.
+"""Store faults under concurrent play over HTTP: PostgreSQL stopped mid-load and started again,
+and play's gunicorn worker SIGKILLed mid-load; start_game and play run from what their images
+hold.
 
 Clients behave well: each retries a 503 or a broken connection with the same round number and
 move, so an answer lost on the way is replayed from the store, never played twice. Afterwards
@@ -240,9 +241,9 @@ def check_store(fault: str, database_url: str, players: Sequence[Player]) -> Non
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
-def test_a_postgres_outage_answers_503s_and_loses_no_round(launch: Launcher, mode: StopMode):
+def test_a_postgres_outage_answers_503s_and_loses_no_round(launch_image: Launcher, mode: StopMode):
     with ThrowawayPostgres() as postgres:
-        start_game, play = start_platform(launch, postgres.url)
+        start_game, play = start_platform(launch_image, postgres.url)
         with load(start_game, play) as players:
             wait_for(lambda: under_load(players), 30, "play under load")
             postgres.stop(mode)
@@ -260,9 +261,9 @@ def test_a_postgres_outage_answers_503s_and_loses_no_round(launch: Launcher, mod
     )
 
 
-def test_a_killed_play_worker_leaves_every_game_consistent(launch: Launcher, tmp_path: Path):
+def test_a_killed_play_worker_leaves_every_game_consistent(launch_image: Launcher, tmp_path: Path):
     with fresh_database("postgresql", tmp_path) as url:
-        start_game, play = start_platform(launch, url)
+        start_game, play = start_platform(launch_image, url)
         with load(start_game, play) as players:
             wait_for(lambda: under_load(players), 30, "play under load")
             [worker] = worker_pids(play.process.pid)
