@@ -102,10 +102,23 @@ def publish_copy(cycle: Cycle, project: Path) -> dict[str, Any]:
     starting assignment there; returns the manifest."""
     import shutil
 
+    from sqlalchemy import create_engine, text
+
     from rpsquest.modelstore import open_store
     from rpsquest.registry import publish
 
     shutil.copytree(cycle.project / "var", project / "var", dirs_exist_ok=True)
+    # The copied MLflow store names the original's artifact folder: point new runs at the copy's.
+    engine = create_engine(f"sqlite:///{project / 'var' / 'mlflow.db'}")
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE experiments SET artifact_location = :new WHERE artifact_location = :old"),
+            {
+                "old": (cycle.project / "var" / "mlartifacts").resolve().as_uri(),
+                "new": (project / "var" / "mlartifacts").resolve().as_uri(),
+            },
+        )
+    engine.dispose()
     settings = project_settings(project)
     return publish(settings, open_store(settings.model_store), cycle.rows, previous_manifest=None)
 
