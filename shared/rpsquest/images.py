@@ -206,11 +206,14 @@ def _tree_digest(root: Path) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StagedFunction:
-    """A function as its image would run it: root folder, virtualenv and command."""
+    """A function as its image would run it: root folder, virtualenv and command. The library
+    is installed beside the tree, not into the shared venv, so that stagings of different
+    checkouts never rewrite each other's code."""
 
     recipe: Recipe
     root: Path  # stands for the image's `/`
-    venv: Path
+    venv: Path  # the requirements only, shared by every staging with the same ones
+    library: Path | None = None  # `pip install --no-deps .` as a --target folder
 
     @property
     def workdir(self) -> Path:
@@ -226,7 +229,10 @@ class StagedFunction:
             name: str(self.local_path(value)) if value.startswith(workdir) else value
             for name, value in self.recipe.env.items()
         }
-        return {"PATH": f"{self.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin", **env}
+        path = {"PATH": f"{self.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"}
+        if self.library is not None:
+            path["PYTHONPATH"] = str(self.library)
+        return {**path, **env}
 
     def command(self, host: str, port: int) -> list[str]:
         """CMD with the executable from the venv and the port (8080 in the image) set."""
@@ -262,14 +268,17 @@ def stage(function: str, repo: Path, target: Path, cache: Path, log: Path) -> St
     the library installed from the staged tree (`pip install --no-deps .` as in the image)."""
     recipe = read_recipe(repo, function)
     stage_tree(recipe, repo, target)
-    staged = StagedFunction(recipe, target, _venv(recipe, repo, cache, log))
-    if recipe.installs_library:
-        digest = _tree_digest(staged.workdir)
-        marker = staged.venv / ".library"
+    venv = _venv(recipe, repo, cache, log)
+    library = target.with_name(f"{target.name}.library") if recipe.installs_library else None
+    if library is not None:
+        digest = _tree_digest(target / recipe.workdir.lstrip("/"))
+        marker = library / ".digest"
         if not marker.exists() or marker.read_text() != digest:
-            pip = [str(staged.venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-            _run([*pip, "--no-deps", "--force-reinstall", str(staged.workdir)], log)
+            shutil.rmtree(library, ignore_errors=True)
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps"]
+            _run([*pip, "--target", str(library), str(target / recipe.workdir.lstrip("/"))], log)
             marker.write_text(digest)
+    staged = StagedFunction(recipe, target, venv, library)
     for pattern in recipe.removed:
         for leftover in staged.workdir.glob(pattern):
             if leftover.is_dir():

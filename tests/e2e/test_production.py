@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,24 +17,23 @@ import requests
 import yaml
 from sqlalchemy import create_engine, select
 
+from rpsquest.backends import drop_database
 from rpsquest.client import Client
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.images import FUNCTIONS
-from rpsquest.processes import stop_all
-from rpsquest.production import (
+from rpsquest.manifests import (
     KNATIVE_RUNTIME_ENV,
     OVERLAY,
     SINK_ENV,
-    Production,
-    ProductionPorts,
     container,
-    drop_database,
     find,
     generate_secrets,
     ksvc_name,
     read_secrets,
     render,
 )
+from rpsquest.processes import stop_all
+from rpsquest.production import Production, ProductionPorts
 from rpsquest.registry import REGISTERED_MODELS
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import games, promotion_ledger, rounds
@@ -44,11 +43,13 @@ from tests.integration.conftest import free_port
 from tests.seaweedfs import free_weed_ports
 from tests.training_fixture import SMALLER
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
+# Each test trains models on two cores; on a busy machine that is minutes, not seconds.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 ALIASES = ("Production", "B", "shadow1", "shadow2")
-# Container basics every image has (PATH, HOME from the image's user) are not the ksvc's.
-CONTAINER_BASICS = {"PATH", "HOME"}
+# Container basics every image has (PATH, HOME from the image's user) are not the ksvc's, nor
+# PYTHONPATH: the image's site-packages, which locally is a folder beside the staged tree.
+CONTAINER_BASICS = {"PATH", "HOME", "PYTHONPATH"}
 
 
 def _configs(directory: Path) -> Path:
@@ -112,6 +113,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "RPS_TRAIN_BOOTSTRAP_ROUNDS": "800",
             "RPS_PROMOTION_MIN_GAMES": "5",
         },
+        # train's Trigger retries after 10 s and 30 s: three times that gives a restarted
+        # MLflow server on a busy machine time to come back before the retries run out
+        broker_options=("--time-scale", "3"),
     )
     try:
         production.start()
@@ -259,27 +263,11 @@ def test_with_s3_down_play_serves_every_ml_round_from_its_last_good_models(stack
     time.sleep(float(stack.production.environments["play"]["RPS_MANIFEST_CHECK_SECONDS"]) + 1)
     for game in games_in_play:  # a manifest check has met the outage by now
         _play(stack, game, None, statuses)
-    run = requests.post(
-        stack.url("train") + "run", json={"force": True}, headers=stack.admin, timeout=120
-    )
+    run = _train_now(stack)
     stack.production.restart("s3")
     restarted = time.perf_counter()
-    recovered = wait_for(
-        lambda: (
-            (
-                r := requests.post(
-                    stack.url("train") + "run",
-                    json={"force": True},
-                    headers=stack.admin,
-                    timeout=300,
-                )
-            ).status_code
-            == 200
-            and r
-        ),
-        300,
-        "a training cycle after S3 returned",
-        every=2,
+    recovered = wait_for(  # a Response is truthy when it is a 2xx
+        lambda: (reply := _train_now(stack)).ok and reply, 300, "a cycle after S3 returned", 2
     )
     recovery = time.perf_counter() - restarted
 
@@ -292,6 +280,21 @@ def test_with_s3_down_play_serves_every_ml_round_from_its_last_good_models(stack
         f"\nS3 down: {len(statuses)} play requests, 0 x 5xx, every ML round served; "
         f"train /run → 503; a cycle succeeded {recovery:.1f} s after S3 restarted"
     )
+
+
+def _train_now(stack: Stack) -> requests.Response:
+    """An admin's training cycle on train, all families, new data or not."""
+    return requests.post(
+        stack.url("train") + "run", json={"force": True}, headers=stack.admin, timeout=300
+    )
+
+
+def _past_busy(send: Callable[[], requests.Response], timeout: float = 120) -> requests.Response:
+    """The first answer that is not 429: an evaluation of an earlier event may hold the lease."""
+    deadline = time.monotonic() + timeout
+    while (reply := send()).status_code == 429 and time.monotonic() < deadline:
+        time.sleep(1)
+    return reply
 
 
 def _alias_table(stack: Stack) -> dict:
@@ -328,29 +331,15 @@ def test_with_mlflow_down_train_and_promote_answer_503_and_the_broker_retries(st
     )
 
     stack.production.stop("mlflow")
-    run = requests.post(
-        stack.url("train") + "run", json={"force": True}, headers=stack.admin, timeout=120
-    )
-    swap = wait_for(  # 429 while an evaluation of an earlier event still holds the lease
-        lambda: (
-            (
-                r := requests.post(
-                    promote + "promote",
-                    json={"family": "xgboost"},
-                    headers=stack.admin,
-                    timeout=120,
-                )
-            ).status_code
-            != 429
-            and r
-        ),
-        60,
-        "promote's lease",
-        every=1,
+    run = _train_now(stack)
+    swap = _past_busy(
+        lambda: requests.post(
+            promote + "promote", json={"family": "xgboost"}, headers=stack.admin, timeout=120
+        )
     )
     request = new_event("admin", TRAINING_REQUESTED, {"force": True}, "e2e", "mlflow-down-1")
     publish(stack.server("devbroker"), request)
-    time.sleep(3)  # its first delivery meets the outage; the Trigger retries after 10 s
+    time.sleep(3)  # its first delivery meets the outage; the Trigger retries after 30 s
     stack.production.restart("mlflow")
     restarted = time.perf_counter()
     version, loaded = wait_for(

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from rpsquest.manifests import kubectl
 from tests.manifests import (
     KNATIVE,
     KSVC,
     SERVICES,
     k8s_schema_files,
     knative_schemas,
-    kubectl,
     load,
     name_of,
     problems,
