@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 
 ## List the targets
 help:
-	@awk '/^## /{doc=substr($$0,4)} /^[a-z-]+:/{if(doc){sub(":.*","",$$1); printf "  %-8s %s\n",$$1,doc; doc=""}}' $(MAKEFILE_LIST)
+	@awk '/^## /{doc=substr($$0,4)} /^[a-z-]+:/{if(doc){sub(":.*","",$$1); printf "  %-12s %s\n",$$1,doc; doc=""}}' $(MAKEFILE_LIST)
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -110,4 +110,27 @@ image-%:
 	$(CONTAINER_TOOL) build -f functions/$*/Dockerfile -t $(call image,$*) .
 	$(CONTAINER_TOOL) push $(call image,$*)
 
-.PHONY: help install system up test train eval bench lint clean deploy undeploy images
+# Each function's requirements.txt is locked from pyproject.toml: `dependencies` plus the extra
+# named for the function (start_game's is `start-game`), every package pinned with its hashes,
+# for the images' Python and platform (python:3.11-slim-bookworm on x86_64).
+# torch: the train image installs PyTorch's CPU-only build first (functions/train/Dockerfile),
+# so the lock takes that build, torch==<version>+cpu, whose dependencies hold none of the CUDA
+# packages (nvidia-*, triton) that PyPI's Linux wheel requires. uv looks for it in
+# TORCH_CPU_WHEELS (pip's find-links when PIP_FIND_LINKS is set, else PyTorch's CPU index page)
+# and, as pip does, takes the best match across all sources, where the +cpu local version
+# outranks PyPI's build of the same version. torch is resolved afresh each time: for every
+# other package uv keeps the version the existing file pins, so that regenerating changes only
+# what pyproject.toml changed (delete a file to take the newest releases into it).
+TORCH_CPU_WHEELS ?= $(or $(PIP_FIND_LINKS),https://download.pytorch.org/whl/cpu/torch/)
+
+## Regenerate functions/*/requirements.txt from pyproject.toml (uv pip compile, hashed)
+requirements: $(INSTALLED)
+	for f in $(FUNCTIONS); do \
+	  $(VENV)/bin/uv pip compile pyproject.toml --quiet --extra $${f//_/-} \
+	    --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+	    --generate-hashes --index-strategy unsafe-best-match --upgrade-package torch \
+	    $(addprefix --find-links ,$(TORCH_CPU_WHEELS)) \
+	    --custom-compile-command 'make requirements' -o functions/$$f/requirements.txt || exit; \
+	done
+
+.PHONY: help install system up test train eval bench lint clean deploy undeploy images requirements
