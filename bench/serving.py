@@ -64,12 +64,14 @@ def train_and_publish(project: Path, env: dict[str, str]) -> None:
     from rpsquest.models import load_configs
     from rpsquest.modelstore import open_store
     from rpsquest.registry import publish
-    from rpsquest.store.database import open_engine
-    from rpsquest.training.cycle import lineage_configs, newest_versions
+    from rpsquest.store.database import open_engine, read_connection
+    from rpsquest.store.lineages import newest_versions
+    from rpsquest.training.cycle import lineage_configs
 
     settings = Settings.from_env(env)
     database = open_engine(settings.database_url)
-    versions = newest_versions(database)
+    with read_connection(database) as connection:
+        versions = newest_versions(connection)
     rows = []
     for family, aliases in lineage_configs(database, load_configs(settings.model_configs)).items():
         for alias, config in aliases.items():
