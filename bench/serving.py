@@ -60,7 +60,7 @@ def sh(*command: str, env: dict[str, str] | None = None) -> str:
 def train_and_publish(project: Path, env: dict[str, str]) -> None:
     """Train the repo's 12 configs on a small corpus and publish the §7.2 starting table."""
     print("training 12 models with the repo's configs (this takes a few minutes)…", flush=True)
-    sh(sys.executable, "-m", "rpsquest.train", "--force", env=env)
+    sh(sys.executable, "-m", "rpsquest.cli.train", "--force", env=env)
     from rpsquest.models import load_configs
     from rpsquest.modelstore import open_store
     from rpsquest.registry import publish
