@@ -45,13 +45,13 @@ system:
 test: $(INSTALLED) system
 	$(PY) -m pytest
 
-## Train all 12 models once now (python -m rpsquest.train --force)
+## Train all 12 models once now (rps-train --force)
 train: $(INSTALLED)
-	$(PY) -m rpsquest.train --force
+	$(VENV)/bin/rps-train --force
 
 ## Report every alias's model: held-out human accuracy, log loss, win rate against each legacy bot
 eval: $(INSTALLED)
-	$(PY) -m rpsquest.evaluate
+	$(VENV)/bin/rps-eval
 
 ## Serving benchmarks: play cold start vs heavy imports, peak RSS, warm throughput with wrk
 bench: $(INSTALLED)

@@ -60,16 +60,18 @@ def sh(*command: str, env: dict[str, str] | None = None) -> str:
 def train_and_publish(project: Path, env: dict[str, str]) -> None:
     """Train the repo's 12 configs on a small corpus and publish the §7.2 starting table."""
     print("training 12 models with the repo's configs (this takes a few minutes)…", flush=True)
-    sh(sys.executable, "-m", "rpsquest.train", "--force", env=env)
+    sh(sys.executable, "-m", "rpsquest.cli.train", "--force", env=env)
     from rpsquest.models import load_configs
     from rpsquest.modelstore import open_store
     from rpsquest.registry import publish
-    from rpsquest.store.database import open_engine
-    from rpsquest.training.cycle import lineage_configs, newest_versions
+    from rpsquest.store.database import open_engine, read_connection
+    from rpsquest.store.lineages import newest_versions
+    from rpsquest.training.cycle import lineage_configs
 
     settings = Settings.from_env(env)
     database = open_engine(settings.database_url)
-    versions = newest_versions(database)
+    with read_connection(database) as connection:
+        versions = newest_versions(connection)
     rows = []
     for family, aliases in lineage_configs(database, load_configs(settings.model_configs)).items():
         for alias, config in aliases.items():

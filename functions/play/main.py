@@ -8,7 +8,7 @@ from flask import Request, Response
 from rpsquest import events, web
 from rpsquest.api import PlayRequest, PredictionsQuery
 from rpsquest.config import Settings
-from rpsquest.game.engine import Engine
+from rpsquest.gameplay import Gameplay
 from rpsquest.serving import ServingModels
 
 SETTINGS = Settings.from_env()
@@ -16,9 +16,9 @@ MODELS = ServingModels(SETTINGS)
 
 
 @functools.cache
-def engine() -> Engine:
+def gameplay() -> Gameplay:
     """Built on first use, once per instance."""
-    return Engine.open(SETTINGS, MODELS)
+    return Gameplay.open(SETTINGS, MODELS)
 
 
 def _play_or_hint(request: Request) -> Response | tuple[dict, int]:
@@ -31,12 +31,12 @@ def _play_or_hint(request: Request) -> Response | tuple[dict, int]:
 
 def _play(request: Request) -> tuple[dict, int]:
     move = PlayRequest.from_json(web.read_json(request))
-    return engine().play_round(move), 200
+    return gameplay().play_round(move), 200
 
 
 def _predictions(request: Request) -> tuple[dict, int]:
     query = PredictionsQuery.from_args(request.args)
-    return engine().next_round_predictions(query.game_id), 200
+    return gameplay().next_round_predictions(query.game_id), 200
 
 
 def _reload(_request: Request) -> tuple[dict, int]:

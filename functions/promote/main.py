@@ -11,8 +11,9 @@ from rpsquest.api import DeadLetterQuery, LedgerQuery, PromoteRequest, ReplayReq
 from rpsquest.config import Settings
 from rpsquest.promotion.gauges import BusinessGauges
 from rpsquest.promotion.promoter import LEASE_SECONDS, Promoter
-from rpsquest.promotion.views import alias_table, ledger
+from rpsquest.promotion.views import alias_table
 from rpsquest.store.database import read_connection
+from rpsquest.store.ledger import recent_entries
 
 SETTINGS = Settings.from_env()
 TRIGGERS = [events.TRAINING_COMPLETED, events.PROMOTION_REQUESTED]
@@ -46,7 +47,7 @@ def _swap(request: Request) -> tuple[dict, int]:
 def _promotions(request: Request) -> tuple[dict, int]:
     query = LedgerQuery.from_args(request.args)
     with read_connection(promoter().database) as connection:
-        rows = ledger(connection, query.limit, query.family)
+        rows = recent_entries(connection, query.limit, query.family)
     return {"promotions": rows, "count": len(rows)}, 200
 
 

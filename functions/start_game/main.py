@@ -9,23 +9,23 @@ from flask import Request, Response
 from rpsquest import player_page, web
 from rpsquest.api import StartGameRequest
 from rpsquest.config import Settings
-from rpsquest.game.engine import Engine
+from rpsquest.gameplay import Gameplay
 from rpsquest.serving import ServingModels
 
 SETTINGS = Settings.from_env()
 
 
 @functools.cache
-def engine() -> Engine:
+def gameplay() -> Gameplay:
     """Built on first use, once per instance."""
-    return Engine.open(SETTINGS, ServingModels(SETTINGS))  # reads the manifest only
+    return Gameplay.open(SETTINGS, ServingModels(SETTINGS))  # reads the manifest only
 
 
 def _start(request: Request) -> tuple[dict, int]:
     start = StartGameRequest.from_json(web.read_json(request))
     if start.source == "telemetry":
         web.require_admin(request, SETTINGS)
-    return engine().start_game(start), 201
+    return gameplay().start_game(start), 201
 
 
 SERVICE = web.Service(

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from sqlalchemy.exc import OperationalError
@@ -25,9 +25,12 @@ from rpsquest import FEATURE_CONTRACT
 from rpsquest.config import Settings
 from rpsquest.errors import Unavailable
 from rpsquest.game.policies import ALIASES, FAMILIES
-from rpsquest.models.common import ModelConfig, TrainedModel
+from rpsquest.models.configs import ModelConfig
 from rpsquest.modelstore import ArtifactMissing, ModelStore, artifact_key
 from rpsquest.store.games import utc_now
+
+if TYPE_CHECKING:
+    from rpsquest.models.common import TrainedModel
 
 # MLflow reports usage to its vendor unless this is set before it loads.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

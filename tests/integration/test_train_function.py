@@ -103,8 +103,8 @@ def test_the_evaluation_report_and_sweep_cover_the_trained_models(trainer, proje
     headers, body = to_binary(request)
     assert requests.post(trainer.url, data=body, headers=headers, timeout=300).ok
 
-    report = run_cli("rpsquest.evaluate", "--games", "2", env=project_env)
-    sweep = run_cli("rpsquest.sweep", "--configs", "mn_c06", "mn_default", env=project_env)
+    report = run_cli("rpsquest.cli.eval", "--games", "2", env=project_env)
+    sweep = run_cli("rpsquest.cli.sweep", "--configs", "mn_c06", "mn_default", env=project_env)
 
     rows = [line for line in report.splitlines() if "│" in line and "family" not in line]
     assert len(rows) == 12

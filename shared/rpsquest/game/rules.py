@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, cast
 
 Move = Literal["rock", "paper", "scissors"]
 Result = Literal["win", "lose", "draw"]
@@ -156,3 +157,21 @@ class PlayedRound:
     @property
     def result(self) -> Result:
         return outcome(self.user_move, self.bot_move)
+
+
+def played_rounds(
+    rows: Iterable[tuple[int, str, str, float, float, float, float, float]],
+) -> list[PlayedRound]:
+    """Rounds from flat rows (round_no, user_move, bot_move, rock, paper and scissors points,
+    user_score, bot_score), as a table keeps them; the moves were checked when played."""
+    return [
+        PlayedRound(
+            number,
+            cast(Move, user),
+            cast(Move, bot),
+            RoundPoints(rock, paper, scissors),
+            user_score,
+            bot_score,
+        )
+        for number, user, bot, rock, paper, scissors, user_score, bot_score in rows
+    ]

@@ -1,47 +1,24 @@
-"""What the three model families share: configs, the trained-model interface, data checks and
-the ONNX conventions serving relies on (input `features`, output `probabilities`)."""
+"""What the three model families share: the trained-model interface, data checks and the ONNX
+conventions serving relies on (input `features`, output `probabilities`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.features import N_FEATURES
-from rpsquest.game import policies
+from rpsquest.models.configs import ModelConfig
 
 if TYPE_CHECKING:
     import onnx
 
-Family = Literal["feedforward", "xgboost", "logistic"]
-Alias = Literal["Production", "B", "shadow1", "shadow2"]
-
-FAMILIES = cast(tuple[Family, ...], policies.FAMILY_NAMES)
-ALIASES = cast(tuple[Alias, ...], policies.ALIASES)
 N_CLASSES = 3
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
 # onnxmltools 1.16 converts XGBoost up to opset 15, so every family is exported at 15.
 OPSET = 15
-
-
-class ModelConfigError(ValueError):
-    """A hyperparameter config or the config file is malformed or unknown."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelConfig:
-    """One named set of hyperparameters for one family (§7.2)."""
-
-    config_id: str
-    family: Family
-    params: Mapping[str, Any]  # read-only by convention; a plain dict stays picklable
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", dict(self.params))
 
 
 class TrainedModel(Protocol):

@@ -20,10 +20,10 @@ from rpsquest.models.common import (
     N_FEATURES,
     OPSET,
     OUTPUT_NAME,
-    ModelConfig,
     as_features,
     finalise_onnx,
 )
+from rpsquest.models.configs import ModelConfig
 
 MAX_EPOCHS = 200
 MIN_IMPROVEMENT = 1e-6

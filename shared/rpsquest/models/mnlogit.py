@@ -20,10 +20,10 @@ from rpsquest.models.common import (
     INPUT_NAME,
     N_FEATURES,
     OPSET,
-    ModelConfig,
     as_features,
     finalise_onnx,
 )
+from rpsquest.models.configs import ModelConfig
 
 MAX_ITER = 1000
 

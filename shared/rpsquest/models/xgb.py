@@ -13,10 +13,10 @@ from rpsquest.models.common import (
     N_CLASSES,
     N_FEATURES,
     OPSET,
-    ModelConfig,
     as_features,
     finalise_onnx,
 )
+from rpsquest.models.configs import ModelConfig
 
 EARLY_STOPPING_ROUNDS = 30
 

@@ -14,16 +14,17 @@ from datetime import datetime, timedelta
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from rpsquest.errors import Unavailable
 from rpsquest.game.policies import POLICIES
 from rpsquest.promotion.posterior import prob_b_better
 from rpsquest.promotion.views import alias_table
+from rpsquest.store.cycles import latest_finish
 from rpsquest.store.database import read_connection
+from rpsquest.store.evidence import policy_results
 from rpsquest.store.games import utc_now
-from rpsquest.store.schema import games, training_cycles
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +87,7 @@ def _policy_gauges(connection: Connection) -> list[Metric]:
         "Share of the last 7 days' human, non-test games the bot won.",
         labels=["policy"],
     )
-    rows = connection.execute(
-        select(
-            games.c.policy,
-            func.count(),
-            func.coalesce(func.sum(case((games.c.winner == "bot", 1), else_=0)), 0),
-        )
-        .where(
-            games.c.finished_at >= utc_now(-WINDOW.total_seconds()),
-            games.c.source == "human",
-            games.c.is_test.is_(False),
-        )
-        .group_by(games.c.policy)
-    ).all()
-    counts = {policy: (int(n), int(wins)) for policy, n, wins in rows}
+    counts = policy_results(connection, utc_now(-WINDOW.total_seconds()))
     for policy in POLICIES:
         n, wins = counts.get(policy, (0, 0))
         finished.add_metric([policy], n)
@@ -109,9 +97,7 @@ def _policy_gauges(connection: Connection) -> list[Metric]:
 
 
 def _training_gauge(connection: Connection) -> list[Metric]:
-    last = connection.execute(
-        select(func.max(training_cycles.c.finished_at)).where(training_cycles.c.status == "success")
-    ).scalar()
+    last = latest_finish(connection, "success")
     gauge = GaugeMetricFamily(
         "rps_last_training_success_timestamp_seconds",
         "When the last fully successful training cycle finished (Unix time).",

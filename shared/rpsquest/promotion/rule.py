@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from rpsquest.promotion.evidence import GameEvidence
 from rpsquest.promotion.posterior import prob_b_better
+from rpsquest.store.evidence import GameEvidence
 
 Decision = Literal["promote_b", "retain", "insufficient_data"]
 SWAP = {"Production": "B", "B": "Production"}

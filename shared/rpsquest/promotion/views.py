@@ -1,33 +1,16 @@
-"""Read-only views for operators and the dashboard: the ledger and the alias table (§9.4)."""
+"""The alias table operators and the dashboard read (§9.4): every alias's lineage with its
+evidence so far."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection
 
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.game.policies import ALIASES, FAMILIES
-from rpsquest.promotion.evidence import game_evidence
-from rpsquest.promotion.promoter import current_lineages
-from rpsquest.store.schema import model_versions, predictions, promotion_ledger
-
-_JSON_COLUMNS = ("inputs", "before", "after")
-
-
-def ledger(connection: Connection, limit: int, family: str | None) -> list[dict[str, Any]]:
-    """Newest first; JSON columns decoded."""
-    query = select(promotion_ledger).order_by(promotion_ledger.c.id.desc()).limit(limit)
-    if family:
-        query = query.where(promotion_ledger.c.family == family)
-    rows = []
-    for row in connection.execute(query).mappings():
-        entry = dict(row)
-        for column in _JSON_COLUMNS:
-            entry[column] = json.loads(entry[column])
-        rows.append(entry)
-    return rows
+from rpsquest.store.evidence import game_evidence, prediction_tally
+from rpsquest.store.lineages import current_lineages, version_sha256
 
 
 def alias_table(connection: Connection, manifest_version: int | None) -> dict[str, Any]:
@@ -38,22 +21,7 @@ def alias_table(connection: Connection, manifest_version: int | None) -> dict[st
         lineages = current.get(family.name, {})
         for alias, lineage in ((a, lineages[a]) for a in ALIASES if a in lineages):
             evidence = game_evidence(connection, family.name, lineage)
-            made, hits = connection.execute(
-                select(
-                    func.count(),
-                    func.coalesce(func.sum(case((predictions.c.correct.is_(True), 1), else_=0)), 0),
-                ).where(
-                    predictions.c.family == family.name,
-                    predictions.c.alias == alias,
-                    predictions.c.assignment_id == lineage.assignment_id,
-                )
-            ).one()
-            sha256 = connection.execute(
-                select(model_versions.c.sha256).where(
-                    model_versions.c.family == family.name,
-                    model_versions.c.version == lineage.version,
-                )
-            ).scalar()
+            made, hits = prediction_tally(connection, family.name, lineage)
             rows.append(
                 {
                     "family": family.name,
@@ -63,12 +31,12 @@ def alias_table(connection: Connection, manifest_version: int | None) -> dict[st
                     "config_id": lineage.config_id,
                     "assignment_id": lineage.assignment_id,
                     "assigned_at": lineage.started_at,
-                    "sha256": sha256,
+                    "sha256": version_sha256(connection, family.name, lineage.version),
                     "games": evidence.games,
                     "bot_wins": evidence.wins,
                     "bot_win_rate": evidence.win_rate,
-                    "predictions": int(made),
-                    "accuracy": int(hits) / made if made else None,
+                    "predictions": made,
+                    "accuracy": hits / made if made else None,
                 }
             )
     return {

@@ -1,1 +1,1 @@
-"""Persistence: the gameplay database (SQLAlchemy Core + Alembic)."""
+"""Persistence: every SQL statement (SQLAlchemy Core + Alembic); imports no domain package."""

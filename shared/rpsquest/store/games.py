@@ -1,16 +1,19 @@
-"""Reading and writing games and rounds; callers own the transaction."""
+"""Reading and writing games, rounds and predictions; callers own the transaction. Moves and
+winners are plain text here: the game's rules sit above the store."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from rpsquest.game.bots import AliasPrediction
-from rpsquest.game.rules import Move, PlayedRound, RoundPoints, Winner
 from rpsquest.store.schema import games, predictions, rounds
+
+# (round_no, user_move, bot_move, rock_pts, paper_pts, scissors_pts, user_score, bot_score)
+HistoryRow = tuple[int, str, str, float, float, float, float, float]
+_ID_CHUNK = 500  # game ids per IN (...) query: well inside every backend's parameter limit
 
 
 def utc_now(later_by: float = 0.0) -> str:
@@ -39,14 +42,10 @@ class GameRecord:
     rounds_played: int = 0
     user_score: float = 0.0
     bot_score: float = 0.0
-    winner: Winner | None = None
+    winner: str | None = None
     finished_at: str | None = None
     fallback_rounds: int = 0
     mixed_assignment: bool = False
-
-    @property
-    def opening(self) -> list[Move]:
-        return self.gambit_moves.split(",")  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +53,8 @@ class RoundRecord:
     game_id: str
     round_no: int
     created_at: str
-    user_move: Move
-    bot_move: Move
+    user_move: str
+    bot_move: str
     result: str
     user_delta: float
     bot_delta: float
@@ -70,9 +69,22 @@ class RoundRecord:
     assignment_id: int | None
     features: str
 
-    @property
-    def points(self) -> RoundPoints:
-        return RoundPoints(self.rock_pts, self.paper_pts, self.scissors_pts)
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One alias's prediction of the user's move in one round."""
+
+    game_id: str
+    round_no: int
+    family: str
+    alias: str
+    version: int
+    assignment_id: int | None
+    p_rock: float
+    p_paper: float
+    p_scissors: float
+    predicted: str
+    correct: bool
 
 
 # Statements are built once and take their values as parameters, so SQLAlchemy compiles each
@@ -99,7 +111,7 @@ _STORED_ROUND = select(rounds).where(
 _ADVANCE_GAME = update(games).where(games.c.id == bindparam("game_id"))
 
 
-def _columns(record: GameRecord | RoundRecord) -> dict[str, object]:
+def _columns(record: GameRecord | RoundRecord | PredictionRecord) -> dict[str, object]:
     """The record as one row of values (dataclasses.asdict deep-copies, costly per round)."""
     return {field.name: getattr(record, field.name) for field in fields(record)}
 
@@ -120,14 +132,9 @@ def find_game(connection: Connection, game_id: str) -> GameRecord | None:
     return GameRecord(**row) if row else None
 
 
-def game_history(connection: Connection, game_id: str) -> list[PlayedRound]:
-    """The game's rounds, oldest first, as the bot and the features see them."""
-    return [
-        PlayedRound(number, user, bot, RoundPoints(rock, paper, scissors), user_score, bot_score)
-        for number, user, bot, rock, paper, scissors, user_score, bot_score in connection.execute(
-            _HISTORY, {"game_id": game_id}
-        )
-    ]
+def game_history(connection: Connection, game_id: str) -> list[HistoryRow]:
+    """The game's rounds, oldest first, with what the bot and the features read of them."""
+    return list(connection.execute(_HISTORY, {"game_id": game_id}))
 
 
 def stored_round(connection: Connection, game_id: str, round_no: int) -> RoundRecord:
@@ -153,26 +160,39 @@ def record_round(connection: Connection, game: GameRecord, played: RoundRecord) 
     )
 
 
-def record_predictions(
-    connection: Connection, played: RoundRecord, family: str, made: Sequence[AliasPrediction]
-) -> None:
-    """Store every alias's prediction for the round; `correct` uses the canonical tie-break."""
-    rows = []
-    for p in made:
-        rows.append(
-            {
-                "game_id": played.game_id,
-                "round_no": played.round_no,
-                "family": family,
-                "alias": p.alias,
-                "version": p.version,
-                "assignment_id": p.assignment_id,
-                "p_rock": p.probabilities[0],
-                "p_paper": p.probabilities[1],
-                "p_scissors": p.probabilities[2],
-                "predicted": p.predicted,
-                "correct": p.predicted == played.user_move,
-            }
+def record_predictions(connection: Connection, made: Sequence[PredictionRecord]) -> None:
+    """Store every alias's prediction for a round."""
+    if made:
+        connection.execute(insert(predictions), [_columns(p) for p in made])
+
+
+# -- what training reads -------------------------------------------------------------------
+
+
+def game_difficulty(connection: Connection, game_id: str) -> str:
+    return connection.execute(select(games.c.difficulty).where(games.c.id == game_id)).scalar_one()
+
+
+def live_games(connection: Connection) -> list[tuple[str, str, str, int]]:
+    """(id, created_at, source, rounds_played) of every non-test game, newest first."""
+    return list(
+        connection.execute(
+            select(games.c.id, games.c.created_at, games.c.source, games.c.rounds_played)
+            .where(games.c.is_test.is_(False))
+            .order_by(games.c.created_at.desc(), games.c.id.desc())
         )
-    if rows:
-        connection.execute(insert(predictions), rows)
+    )
+
+
+def stored_vectors(
+    connection: Connection, game_ids: Sequence[str], first_round: int
+) -> Iterator[tuple[str, int, str, str]]:
+    """(game_id, round_no, user_move, features as JSON) of the games' rounds from `first_round`
+    on, each game's in round order."""
+    for start in range(0, len(game_ids), _ID_CHUNK):
+        chunk = game_ids[start : start + _ID_CHUNK]
+        yield from connection.execute(
+            select(rounds.c.game_id, rounds.c.round_no, rounds.c.user_move, rounds.c.features)
+            .where(rounds.c.game_id.in_(chunk), rounds.c.round_no >= first_round)
+            .order_by(rounds.c.game_id, rounds.c.round_no)
+        )

@@ -21,7 +21,7 @@ from typing import Literal
 from rpsquest.game.gambits import GAMBIT_ROUNDS
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import Move, PlayedRound, round_points, score_round
-from rpsquest.game.selfplay import play_match
+from rpsquest.training.selfplay import play_match
 
 CorpusSource = Literal["human", "simulated"]
 

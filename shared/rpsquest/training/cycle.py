@@ -4,7 +4,6 @@ store and register every family's four alias lineages. Train never moves aliases
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine
 
 from rpsquest import metrics
 from rpsquest.config import Settings
@@ -24,9 +23,10 @@ from rpsquest.models import ModelConfig, ModelConfigs, train
 from rpsquest.models.export import create_session, parity_check, predict_onnx, probe
 from rpsquest.modelstore import ModelStore
 from rpsquest.store.coordination import acquire_lease, release_lease
+from rpsquest.store.cycles import fail_running_cycle, finish_cycle, start_cycle
 from rpsquest.store.database import read_connection, write_transaction
 from rpsquest.store.games import utc_now
-from rpsquest.store.schema import alias_assignments, model_versions, training_cycles
+from rpsquest.store.lineages import current_lineages, newest_versions, record_version
 from rpsquest.training.dataset import Dataset, build_dataset, check_gate
 from rpsquest.training.evaluation import accuracy, confusion_matrix, evaluate
 
@@ -65,17 +65,12 @@ class CycleResult:
 def lineage_configs(database: Engine, configs: ModelConfigs) -> dict[str, dict[str, ModelConfig]]:
     """Each alias retrains with its current assignment's config (the bootstrap table at first)."""
     with read_connection(database) as connection:
-        rows = connection.execute(
-            select(
-                alias_assignments.c.family, alias_assignments.c.alias, alias_assignments.c.config_id
-            ).where(alias_assignments.c.state == "applied")
-        ).all()
-    applied = {(family, alias): config_id for family, alias, config_id in rows}
+        current = current_lineages(connection)
     return {
         f.name: {
             alias: (
-                configs.get(applied[(f.name, alias)])
-                if (f.name, alias) in applied
+                configs.get(current[f.name][alias].config_id)
+                if alias in current.get(f.name, {})
                 else configs.bootstrap_config(f.name, alias)
             )
             for alias in ALIASES
@@ -84,17 +79,9 @@ def lineage_configs(database: Engine, configs: ModelConfigs) -> dict[str, dict[s
     }
 
 
-def newest_versions(database: Engine) -> dict[tuple[str, str], dict[str, Any]]:
-    """The newest model_versions row of each (family, config_id) lineage."""
-    with read_connection(database) as connection:
-        rows = connection.execute(
-            select(model_versions).order_by(model_versions.c.version)
-        ).mappings()
-        return {(row["family"], row["config_id"]): dict(row) for row in rows}
-
-
 def _has_versions(database: Engine, lineages: dict[str, dict[str, ModelConfig]]) -> bool:
-    stored = newest_versions(database)
+    with read_connection(database) as connection:
+        stored = newest_versions(connection)
     return all(
         (family, config.config_id) in stored
         for family, aliases in lineages.items()
@@ -202,11 +189,7 @@ def _abandon(database: Engine, cycle_id: str) -> None:
     metrics.TRAINING_CYCLES.labels("failure").inc()
     # The database may be what is down: then the row stays `running`, like a crashed cycle's.
     with contextlib.suppress(Unavailable), write_transaction(database) as connection:
-        connection.execute(
-            update(training_cycles)
-            .where(training_cycles.c.id == cycle_id, training_cycles.c.status == "running")
-            .values(finished_at=utc_now(), status="failure")
-        )
+        fail_running_cycle(connection, cycle_id, utc_now())
 
 
 def _run(
@@ -233,14 +216,7 @@ def _run(
         return result
     result.reason = unavailable or gate.reason
     with write_transaction(database) as connection:
-        connection.execute(
-            insert(training_cycles).values(
-                id=cycle_id,
-                trigger_event_id=trigger_event_id,
-                started_at=utc_now(),
-                status="running",
-            )
-        )
+        start_cycle(connection, cycle_id, trigger_event_id, utc_now())
     dataset = build_dataset(database, settings, gate.selection)
     result.data = {
         "n_rounds": dataset.summary.n_rounds,
@@ -283,16 +259,14 @@ def _run(
     result.status = "failure" if not result.models else "partial" if partial else "success"
     result.duration_seconds = time.perf_counter() - started
     with write_transaction(database) as connection:
-        connection.execute(
-            update(training_cycles)
-            .where(training_cycles.c.id == cycle_id)
-            .values(
-                finished_at=utc_now(),
-                status=result.status,
-                cutoff=dataset.summary.cutoff,
-                live_rounds=dataset.summary.live_rounds,
-                summary=json.dumps(result.event_data()),
-            )
+        finish_cycle(
+            connection,
+            cycle_id,
+            finished_at=utc_now(),
+            status=result.status,
+            cutoff=dataset.summary.cutoff,
+            live_rounds=dataset.summary.live_rounds,
+            summary=result.event_data(),
         )
     metrics.TRAINING_CYCLES.labels(result.status).inc()
     return result
@@ -306,17 +280,16 @@ def _announcement(entry: dict[str, Any]) -> dict[str, Any]:
 
 def _record_version(database: Engine, family: str, cycle_id: str, entry: dict[str, Any]) -> None:
     with write_transaction(database) as connection:
-        connection.execute(
-            insert(model_versions).values(
-                family=family,
-                version=entry["version"],
-                config_id=entry["config_id"],
-                run_id=entry["run_id"],
-                cycle_id=cycle_id,
-                artifact=entry["artifact"],
-                sha256=entry["sha256"],
-                probe=json.dumps(entry["probe"]),
-                metrics=json.dumps(entry["metrics"]),
-                created_at=utc_now(),
-            )
+        record_version(
+            connection,
+            family=family,
+            version=entry["version"],
+            config_id=entry["config_id"],
+            run_id=entry["run_id"],
+            cycle_id=cycle_id,
+            artifact=entry["artifact"],
+            sha256=entry["sha256"],
+            probe=entry["probe"],
+            metrics=entry["metrics"],
+            created_at=utc_now(),
         )

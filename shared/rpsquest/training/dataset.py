@@ -11,16 +11,16 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.config import Settings
 from rpsquest.features import N_FEATURES, round_features
 from rpsquest.game.gambits import GAMBIT_ROUNDS
-from rpsquest.game.rules import MOVES, PlayedRound
+from rpsquest.game.rules import MOVES, PlayedRound, played_rounds
+from rpsquest.store.cycles import latest_cutoff
 from rpsquest.store.database import read_connection
-from rpsquest.store.games import game_history
-from rpsquest.store.schema import games, rounds, training_cycles
+from rpsquest.store.games import game_difficulty, game_history, live_games, stored_vectors
 from rpsquest.training.corpus import CorpusGame, CorpusUnavailable, human_corpus, simulated_corpus
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ TELEMETRY_SOURCE = "telemetry"
 SUCCESSFUL_CYCLE_STATUSES = ("success", "partial")
 HUMAN_SHARE_PERCENT = 80  # of the bootstrap fill; the simulated corpus gets the rest
 TRAIN_PERCENT, VALIDATION_PERCENT = 70, 85  # cumulative shares of labelled rounds
-_ID_CHUNK = 500  # game ids per IN (...) query: well inside every backend's parameter limit
 
 
 class _Counted(Protocol):
@@ -177,28 +176,20 @@ def labelled_rows(
 
 def rebuild_game_features(connection: Connection, game_id: str) -> list[list[float]]:
     """Recompute a stored game's labelled vectors from its stored rounds: the training path."""
-    difficulty = connection.execute(
-        select(games.c.difficulty).where(games.c.id == game_id)
-    ).scalar_one()
-    history = game_history(connection, game_id)
-    return labelled_rows(history, difficulty == "easy")[0]
+    history = played_rounds(game_history(connection, game_id))
+    return labelled_rows(history, game_difficulty(connection, game_id) == "easy")[0]
 
 
 def _eligible_live_games(connection: Connection, stride: int) -> list[LiveGame]:
     """Non-test games newest first, telemetry games thinned to every `stride`-th one."""
-    rows = connection.execute(
-        select(games.c.id, games.c.created_at, games.c.source, games.c.rounds_played)
-        .where(games.c.is_test.is_(False))
-        .order_by(games.c.created_at.desc(), games.c.id.desc())
-    )
     eligible, telemetry_index = [], 0
-    for row in rows:
-        if row.source == TELEMETRY_SOURCE:
+    for game_id, created_at, source, rounds_played in live_games(connection):
+        if source == TELEMETRY_SOURCE:
             keep = telemetry_index % max(1, stride) == 0
             telemetry_index += 1
             if not keep:
                 continue
-        eligible.append(LiveGame(row.id, row.created_at, row.source, row.rounds_played))
+        eligible.append(LiveGame(game_id, created_at, source, rounds_played))
     return eligible
 
 
@@ -239,11 +230,7 @@ def select_training_data(connection: Connection, settings: Settings) -> Selectio
 
 def last_training_cutoff(connection: Connection) -> str | None:
     """The newest cutoff of a successful (or partial) training cycle, if any."""
-    return connection.execute(
-        select(func.max(training_cycles.c.cutoff)).where(
-            training_cycles.c.status.in_(SUCCESSFUL_CYCLE_STATUSES)
-        )
-    ).scalar_one_or_none()
+    return latest_cutoff(connection, SUCCESSFUL_CYCLE_STATUSES)
 
 
 def decide_training(
@@ -295,24 +282,18 @@ def _live_training_games(
 ) -> list[TrainingGame]:
     """The vectors serving stored, oldest game first; rounds played after selection stay out."""
     played_then = {g.id: g.rounds_played for g in selected}
-    rows: dict[str, list[Any]] = {g.id: [] for g in selected}
-    ids = list(played_then)
-    for start in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[start : start + _ID_CHUNK]
-        result = connection.execute(
-            select(rounds.c.game_id, rounds.c.round_no, rounds.c.user_move, rounds.c.features)
-            .where(rounds.c.game_id.in_(chunk), rounds.c.round_no >= FIRST_LABELLED_ROUND)
-            .order_by(rounds.c.game_id, rounds.c.round_no)
-        )
-        for row in result:
-            if row.round_no <= played_then[row.game_id]:
-                rows[row.game_id].append(row)
+    rows: dict[str, list[tuple[str, str]]] = {g.id: [] for g in selected}
+    for game_id, round_no, user_move, features in stored_vectors(
+        connection, list(played_then), FIRST_LABELLED_ROUND
+    ):
+        if round_no <= played_then[game_id]:
+            rows[game_id].append((user_move, features))
     training = []
     for game in reversed(selected):
-        vectors = tuple(tuple(json.loads(row.features)) for row in rows[game.id])
+        vectors = tuple(tuple(json.loads(features)) for _, features in rows[game.id])
         if any(len(v) != N_FEATURES for v in vectors):
             raise ValueError(f"Game {game.id} stores a vector that is not {N_FEATURES} long.")
-        labels = tuple(MOVES.index(row.user_move) for row in rows[game.id])
+        labels = tuple(MOVES.index(user_move) for user_move, _ in rows[game.id])
         training.append(TrainingGame(game.id, "live", vectors, labels))
     return training
 

@@ -15,13 +15,15 @@ from rpsquest.game.bots import AliasPrediction
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import FAMILIES
 from rpsquest.game.rules import match_winner
-from rpsquest.game.selfplay import play_match
 from rpsquest.models import ModelConfigs
 from rpsquest.models.export import create_session, predict_onnx
 from rpsquest.modelstore import ModelStore
-from rpsquest.training.cycle import lineage_configs, newest_versions
+from rpsquest.store.database import read_connection
+from rpsquest.store.lineages import newest_versions
+from rpsquest.training.cycle import lineage_configs
 from rpsquest.training.dataset import build_dataset
 from rpsquest.training.evaluation import accuracy, log_loss
+from rpsquest.training.selfplay import play_match
 
 EVAL_SECRET = "rps-quest-eval"
 
@@ -79,7 +81,8 @@ def evaluate_aliases(
 ) -> list[ModelReport]:
     """One report per family and alias that has a trained model, in canonical order."""
     lineages = lineage_configs(database, configs)
-    versions = newest_versions(database)
+    with read_connection(database) as connection:
+        versions = newest_versions(connection)
     dataset = build_dataset(database, settings)
     human = dataset.test_human
     reports = []

@@ -9,10 +9,11 @@ from sqlalchemy import insert, select
 
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_COMPLETED
 from rpsquest.modelstore import open_store
-from rpsquest.promotion.promoter import Promoter, current_lineages
+from rpsquest.promotion.promoter import Promoter
 from rpsquest.registry import current_aliases
 from rpsquest.store.database import migrate, open_engine
 from rpsquest.store.games import utc_now
+from rpsquest.store.lineages import current_lineages
 from rpsquest.store.schema import alias_assignments, games, promotion_ledger
 from tests.training_fixture import project_settings, smaller_configs
 

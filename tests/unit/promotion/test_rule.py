@@ -1,8 +1,8 @@
 import pytest
 
-from rpsquest.promotion.evidence import GameEvidence
 from rpsquest.promotion.posterior import prob_b_better
 from rpsquest.promotion.rule import judge, ranked_challengers, reorder
+from rpsquest.store.evidence import GameEvidence
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from rpsquest.api import PlayRequest, StartGameRequest
 from rpsquest.game.bots import AliasPrediction
-from rpsquest.game.engine import Engine
 from rpsquest.game.policies import ALIASES
 from rpsquest.game.rules import MOVES
+from rpsquest.gameplay import Gameplay
 from rpsquest.store.schema import rounds
 from rpsquest.training.dataset import rebuild_game_features
 
@@ -40,28 +40,28 @@ GAMES = [
 ]
 
 
-def play_scripted_game(engine: Engine, policy: str, difficulty: str, seed: int) -> str:
-    started = engine.start_game(
+def play_scripted_game(gameplay: Gameplay, policy: str, difficulty: str, seed: int) -> str:
+    started = gameplay.start_game(
         StartGameRequest.from_json({"policy": policy, "difficulty": difficulty})
     )
     reply = {"finished": False, "round": 0}
     while not reply["finished"]:
         move = MOVES[(reply["round"] ** 2 + seed * reply["round"] + seed) % 3]
-        reply = engine.play_round(PlayRequest(started["game_id"], started["game_token"], move))
+        reply = gameplay.play_round(PlayRequest(started["game_id"], started["game_token"], move))
     return started["game_id"]
 
 
 @pytest.fixture
-def engines(make_settings, database_url):
+def gameplays(make_settings, database_url):
     settings = make_settings(RPS_DATABASE_URL=database_url)
-    with_models, without = Engine.open(settings, LeaningModels()), Engine.open(settings)
+    with_models, without = Gameplay.open(settings, LeaningModels()), Gameplay.open(settings)
     yield with_models, without
     with_models.database.dispose()
     without.database.dispose()
 
 
-def test_rebuilt_vectors_equal_the_stored_ones_for_every_labelled_round(engines):
-    with_models, without = engines
+def test_rebuilt_vectors_equal_the_stored_ones_for_every_labelled_round(gameplays):
+    with_models, without = gameplays
     played = [
         play_scripted_game(with_models if ml else without, policy, difficulty, seed)
         for seed, (policy, difficulty, ml) in enumerate(GAMES)

@@ -1,6 +1,6 @@
 """Legacy bots playing the server over HTTP, as players would:
 
-    python -m rpsquest.simulate --games 50 --player cal --policy brian \
+    rps-simulate --games 50 --player cal --policy brian \
         --start-url http://127.0.0.1:8081
 """
 
@@ -75,7 +75,7 @@ def summary(tallies: dict[tuple[str, str], Tally]) -> Table:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rpsquest.simulate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rps-simulate", description=__doc__)
     parser.add_argument("--games", type=int, default=10, help="games per player and policy")
     parser.add_argument("--player", choices=[*LEGACY_BOTS, "all"], default="all")
     parser.add_argument("--policy", choices=[*POLICIES, "all"], default="brian")

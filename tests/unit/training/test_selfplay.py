@@ -2,7 +2,7 @@ import pytest
 
 from rpsquest.game.bots import AliasPrediction
 from rpsquest.game.rules import match_winner
-from rpsquest.game.selfplay import play_match
+from rpsquest.training.selfplay import play_match
 
 
 class Prophet:

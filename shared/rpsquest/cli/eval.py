@@ -1,6 +1,6 @@
 """Print the evaluation report of every alias's current model (`make eval`):
 
-python -m rpsquest.evaluate [--games 10]
+rps-eval [--games 10]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def report_table(reports: Sequence[ModelReport], games: int) -> Table:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rpsquest.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rps-eval", description=__doc__)
     parser.add_argument("--games", type=int, default=10, help="matches per legacy bot")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.games,
     )
     if not reports:
-        raise SystemExit("No trained models yet: run `python -m rpsquest.train --force` first.")
+        raise SystemExit("No trained models yet: run `rps-train --force` first.")
     Console(width=200).print(report_table(reports, args.games))
 
 

@@ -1,6 +1,6 @@
 """Run one training cycle from a shell, as the train function would:
 
-python -m rpsquest.train [--force] [--families feedforward xgboost logistic]
+rps-train [--force] [--families feedforward xgboost logistic]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def results_table(result: CycleResult) -> Table:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rpsquest.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rps-train", description=__doc__)
     parser.add_argument("--force", action="store_true", help="train even without new data")
     parser.add_argument("--families", nargs="+", choices=FAMILY_NAMES)
     args = parser.parse_args(argv)

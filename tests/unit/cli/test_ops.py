@@ -1,4 +1,4 @@
-"""rpsquest.ops against a test double of the Kubernetes API server (not a real cluster).
+"""rps-ops against a test double of the Kubernetes API server (not a real cluster).
 
 One local HTTP server plays three parts: the subset of the Kubernetes API the CLI reads
 (Knative services, revisions, the Broker, pods), the Broker ingress that `train` posts to, and
@@ -22,7 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from rich.console import Console
 
-from rpsquest import ops
+from rpsquest.cli import ops
+from rpsquest.cluster import summarise
 from rpsquest.events import TRAINING_REQUESTED
 from tests.manifests import KNATIVE, load, render
 
@@ -288,7 +289,7 @@ def kubeconfig(cluster: FakeCluster, tmp_path: Path) -> str:
 def run_cli(kubeconfig: str, *argv: str) -> str:
     output = io.StringIO()
     console = Console(file=output, width=300, color_system=None)
-    assert ops.run(["--kubeconfig", kubeconfig, *argv], console=console) == 0
+    assert ops.main(["--kubeconfig", kubeconfig, *argv], console=console) == 0
     return output.getvalue()
 
 
@@ -319,7 +320,7 @@ def test_summarise_keeps_the_traffic_split_in_order() -> None:
     objects = _objects("http://x")
     service = objects[f"{SERVING}/services/rps-play"]
     revisions = {r["metadata"]["name"]: r for r in objects[f"{SERVING}/revisions"]["items"]}
-    summary = ops.summarise(service, revisions)
+    summary = summarise(service, revisions)
     assert summary.ready == "True"
     assert summary.reason == ""
     assert summary.latest_ready_revision == "rps-play-00002"
@@ -348,7 +349,7 @@ def test_train_posts_a_binary_cloudevent_to_the_broker(
 def test_train_with_a_url_skips_the_kubernetes_api(cluster: FakeCluster) -> None:
     output = io.StringIO()
     sink = f"{cluster.url}/broker/rps-quest/default"
-    ops.run(["train", "--url", sink], console=Console(file=output, width=300))
+    ops.main(["train", "--url", sink], console=Console(file=output, width=300))
     assert [request.path for request in cluster.seen] == ["/broker/rps-quest/default"]
     assert json.loads(cluster.seen[0].body) == {"force": False}
 
@@ -435,7 +436,7 @@ def test_an_unknown_family_is_a_usage_error_naming_the_choices(
     argv: list[str], cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        ops.run(argv)
+        ops.main(argv)
 
     assert exit_info.value.code == 2
     error = capsys.readouterr().err

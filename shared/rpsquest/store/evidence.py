@@ -1,5 +1,6 @@
-"""Evidence read from the gameplay store only, so a restart or a scale-to-zero changes nothing
-(SPEC §9.1): finished human games per assignment, and alias accuracy on shared rounds."""
+"""What finished games and stored predictions show (SPEC §9.1, §11): the game evidence of an
+assignment, alias accuracy on shared rounds, and recent results per policy. Everything is read
+from the gameplay store, so a restart or a scale-to-zero changes nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, case, func, select
 
+from rpsquest.store.lineages import Lineage
 from rpsquest.store.schema import games, predictions, rounds
 
 
@@ -19,17 +21,6 @@ class GameEvidence:
     @property
     def win_rate(self) -> float | None:
         return self.wins / self.games if self.games else None
-
-
-@dataclass(frozen=True, slots=True)
-class Lineage:
-    """One alias's current assignment: the config lineage holding it, and since when."""
-
-    alias: str
-    assignment_id: int
-    config_id: str
-    version: int
-    started_at: str
 
 
 def game_evidence(connection: Connection, family: str, lineage: Lineage) -> GameEvidence:
@@ -86,3 +77,36 @@ def shared_accuracy(
         for lineage, hits in zip(lineages, correct, strict=True)
     }
     return int(common), accuracy
+
+
+def prediction_tally(connection: Connection, family: str, lineage: Lineage) -> tuple[int, int]:
+    """(predictions made, predictions that came true) of the lineage's current assignment."""
+    made, hits = connection.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((predictions.c.correct.is_(True), 1), else_=0)), 0),
+        ).where(
+            predictions.c.family == family,
+            predictions.c.alias == lineage.alias,
+            predictions.c.assignment_id == lineage.assignment_id,
+        )
+    ).one()
+    return int(made), int(hits)
+
+
+def policy_results(connection: Connection, since: str) -> dict[str, tuple[int, int]]:
+    """policy -> (games, bot wins) over the human, non-test games finished since `since`."""
+    rows = connection.execute(
+        select(
+            games.c.policy,
+            func.count(),
+            func.coalesce(func.sum(case((games.c.winner == "bot", 1), else_=0)), 0),
+        )
+        .where(
+            games.c.finished_at >= since,
+            games.c.source == "human",
+            games.c.is_test.is_(False),
+        )
+        .group_by(games.c.policy)
+    ).all()
+    return {policy: (int(n), int(wins)) for policy, n, wins in rows}

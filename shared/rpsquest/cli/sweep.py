@@ -1,6 +1,6 @@
 """Train a grid of hyperparameter configs on the current data and print them side by side:
 
-    python -m rpsquest.sweep [--families logistic] [--configs mn_c06 mn_default] [--csv out.csv]
+    rps-sweep [--families logistic] [--configs mn_c06 mn_default] [--csv out.csv]
 
 Without --configs it trains every config of configs/model_configs.json for the families given.
 """
@@ -47,7 +47,7 @@ def write_csv(path: Path, results: Sequence[SweepResult]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rpsquest.sweep", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rps-sweep", description=__doc__)
     parser.add_argument("--families", nargs="+", choices=FAMILY_NAMES, default=FAMILY_NAMES)
     parser.add_argument("--configs", nargs="+", help="config ids (default: all of the families)")
     parser.add_argument("--csv", type=Path, help="also write every metric to this CSV file")

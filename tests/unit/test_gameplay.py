@@ -7,7 +7,7 @@ from sqlalchemy import select
 from rpsquest.api import PlayRequest, StartGameRequest
 from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
 from rpsquest.game.bots import AliasPrediction, ModelUnavailable
-from rpsquest.game.engine import Engine, draw_alias
+from rpsquest.gameplay import Gameplay, draw_alias
 from rpsquest.store.schema import games, predictions, rounds
 from tests.conftest import GAME_1, GAME_2, GAME_3
 
@@ -39,28 +39,28 @@ class NoBank(FixedModels):
 
 
 @pytest.fixture
-def make_engine(make_settings, database_url):
-    engines = []
+def make_gameplay(make_settings, database_url):
+    gameplays = []
 
     def build(game_id=GAME_1, models=None, url=None):
         settings = make_settings(RPS_DATABASE_URL=url or database_url)
-        engine = Engine.open(settings, models)
-        engine._new_game_id = lambda: game_id
-        engine._new_token = lambda: "t" * 43
-        engines.append(engine)
-        return engine
+        gameplay = Gameplay.open(settings, models)
+        gameplay._new_game_id = lambda: game_id
+        gameplay._new_token = lambda: "t" * 43
+        gameplays.append(gameplay)
+        return gameplay
 
     yield build
-    for engine in engines:
-        engine.database.dispose()
+    for gameplay in gameplays:
+        gameplay.database.dispose()
 
 
-def start(engine, policy="brian", **fields):
-    return engine.start_game(StartGameRequest.from_json({"policy": policy, **fields}))
+def start(gameplay, policy="brian", **fields):
+    return gameplay.start_game(StartGameRequest.from_json({"policy": policy, **fields}))
 
 
-def play(engine, move, game_id=GAME_1, round_no=None, token="t" * 43):
-    return engine.play_round(PlayRequest(game_id, token, move, round_no))
+def play(gameplay, move, game_id=GAME_1, round_no=None, token="t" * 43):
+    return gameplay.play_round(PlayRequest(game_id, token, move, round_no))
 
 
 @pytest.mark.parametrize(
@@ -70,11 +70,11 @@ def test_alias_draw_matches_the_worked_examples(game_id, alias):
     assert draw_alias("rps-quest-dev-secret", game_id) == alias
 
 
-def test_the_worked_example_game_plays_its_gambit(make_engine):
-    engine = make_engine()
-    start(engine)
+def test_the_worked_example_game_plays_its_gambit(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay)
 
-    replies = [play(engine, m) for m in ("rock", "paper", "scissors")]
+    replies = [play(gameplay, m) for m in ("rock", "paper", "scissors")]
 
     assert [r["bot_move"] for r in replies] == ["scissors"] * 3
     assert [(r["user_score"], r["bot_score"]) for r in replies] == [
@@ -86,26 +86,26 @@ def test_the_worked_example_game_plays_its_gambit(make_engine):
 
 
 @pytest.mark.parametrize("policy", ["brian", "ace", "dan", "gus"])
-def test_the_bot_move_never_depends_on_the_user_move(make_engine, tmp_path, policy):
+def test_the_bot_move_never_depends_on_the_user_move(make_gameplay, tmp_path, policy):
     prefix = ["rock", "paper", "paper", "scissors", "rock"]
     for round_no in range(1, len(prefix) + 2):
         bot_moves = set()
         for move in MOVES:
-            engine = make_engine(url=f"sqlite:///{tmp_path / f'{policy}-{round_no}-{move}.db'}")
-            start(engine, policy)
+            gameplay = make_gameplay(url=f"sqlite:///{tmp_path / f'{policy}-{round_no}-{move}.db'}")
+            start(gameplay, policy)
             for earlier in prefix[: round_no - 1]:
-                play(engine, earlier)
-            bot_moves.add(play(engine, move)["bot_move"])
+                play(gameplay, earlier)
+            bot_moves.add(play(gameplay, move)["bot_move"])
         assert len(bot_moves) == 1, f"round {round_no}"
 
 
-def test_without_models_ml_rounds_fall_back_and_stop_being_evidence(make_engine):
-    engine = make_engine()
-    start(engine)
+def test_without_models_ml_rounds_fall_back_and_stop_being_evidence(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay)
 
-    replies = [play(engine, "rock") for _ in range(5)]
+    replies = [play(gameplay, "rock") for _ in range(5)]
 
-    with engine.database.connect() as connection:
+    with gameplay.database.connect() as connection:
         phases = connection.execute(select(rounds.c.phase).order_by(rounds.c.round_no)).scalars()
         game = connection.execute(select(games)).mappings().one()
     assert list(phases) == ["gambit"] * 3 + ["fallback"] * 2
@@ -113,7 +113,7 @@ def test_without_models_ml_rounds_fall_back_and_stop_being_evidence(make_engine)
     assert "probabilities" not in json.dumps(replies)
 
 
-def test_the_acting_alias_decides_and_every_alias_prediction_is_stored(make_engine):
+def test_the_acting_alias_decides_and_every_alias_prediction_is_stored(make_gameplay):
     leans_rock = (0.8, 0.1, 0.1)
     leans_scissors = (0.1, 0.1, 0.8)
     bank = FixedModels(
@@ -124,15 +124,15 @@ def test_the_acting_alias_decides_and_every_alias_prediction_is_stored(make_engi
             "shadow2": (0.4, 0.4, 0.2),
         }
     )
-    engine = make_engine(models=bank)  # GAME_1 draws Production
-    start(engine)
+    gameplay = make_gameplay(models=bank)  # GAME_1 draws Production
+    start(gameplay)
     for _ in range(3):
-        play(engine, "rock")
+        play(gameplay, "rock")
 
-    reply = play(engine, "rock")
+    reply = play(gameplay, "rock")
 
     assert reply["bot_move"] == "paper"  # EV against a rock-heavy prediction
-    with engine.database.connect() as connection:
+    with gameplay.database.connect() as connection:
         stored = connection.execute(select(predictions).order_by(predictions.c.alias)).mappings()
         by_alias = {row["alias"]: row for row in stored}
         round_4 = connection.execute(select(rounds).where(rounds.c.round_no == 4)).mappings().one()
@@ -154,15 +154,15 @@ class RecordingModels(FixedModels):
         return super().predict(family, features)
 
 
-def stored_state(engine):
-    with engine.database.connect() as connection:
+def stored_state(gameplay):
+    with gameplay.database.connect() as connection:
         return [
             connection.execute(select(table)).mappings().all()
             for table in (games, rounds, predictions)
         ]
 
 
-def test_next_round_predictions_are_what_play_then_uses_and_write_nothing(make_engine):
+def test_next_round_predictions_are_what_play_then_uses_and_write_nothing(make_gameplay):
     bank = RecordingModels(
         {
             "Production": (0.8, 0.1, 0.1),
@@ -171,15 +171,15 @@ def test_next_round_predictions_are_what_play_then_uses_and_write_nothing(make_e
             "shadow2": (0.4, 0.4, 0.2),
         }
     )
-    engine = make_engine(models=bank)  # GAME_1 draws Production
-    start(engine)
+    gameplay = make_gameplay(models=bank)  # GAME_1 draws Production
+    start(gameplay)
     for move in ("rock", "paper", "scissors"):
-        play(engine, move)
-    before = stored_state(engine)
+        play(gameplay, move)
+    before = stored_state(gameplay)
 
-    shown = engine.next_round_predictions(GAME_1)
+    shown = gameplay.next_round_predictions(GAME_1)
 
-    assert stored_state(engine) == before
+    assert stored_state(gameplay) == before
     assert {k: v for k, v in shown.items() if k != "predictions"} == {
         "game_id": GAME_1,
         "round": 4,
@@ -193,8 +193,8 @@ def test_next_round_predictions_are_what_play_then_uses_and_write_nothing(make_e
         "probabilities": {"rock": 0.1, "paper": 0.1, "scissors": 0.8},
         "predicted": "scissors",
     }
-    play(engine, "rock")
-    with engine.database.connect() as connection:
+    play(gameplay, "rock")
+    with gameplay.database.connect() as connection:
         made = connection.execute(select(predictions)).mappings().all()
         features = connection.execute(
             select(rounds.c.features).where(rounds.c.round_no == 4)
@@ -210,28 +210,28 @@ def test_next_round_predictions_are_what_play_then_uses_and_write_nothing(make_e
     [("brian", 0, "gambit"), ("brian", 3, "fallback"), ("hal", 3, "legacy")],
 )
 def test_next_round_predictions_are_empty_when_no_model_predicts(
-    make_engine, policy, rounds_played, phase
+    make_gameplay, policy, rounds_played, phase
 ):
-    engine = make_engine()  # no models at all
-    start(engine, policy)
+    gameplay = make_gameplay()  # no models at all
+    start(gameplay, policy)
     for _ in range(rounds_played):
-        play(engine, "rock")
+        play(gameplay, "rock")
 
-    shown = engine.next_round_predictions(GAME_1)
+    shown = gameplay.next_round_predictions(GAME_1)
 
     assert (shown["round"], shown["phase"], shown["predictions"]) == (rounds_played + 1, phase, [])
 
 
-def test_next_round_predictions_need_a_running_game(make_engine):
-    engine = make_engine()
-    start(engine, "cal")
-    while not play(engine, "rock")["finished"]:
+def test_next_round_predictions_need_a_running_game(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay, "cal")
+    while not play(gameplay, "rock")["finished"]:
         pass
 
     with pytest.raises(GameNotFound):
-        engine.next_round_predictions("nope")
+        gameplay.next_round_predictions("nope")
     with pytest.raises(GameFinished):
-        engine.next_round_predictions(GAME_1)
+        gameplay.next_round_predictions(GAME_1)
 
 
 @pytest.mark.parametrize(
@@ -242,69 +242,69 @@ def test_next_round_predictions_need_a_running_game(make_engine):
         (NoBank({}), "load_failed"),
     ],
 )
-def test_an_unusable_acting_model_falls_back(make_engine, bank, reason):
+def test_an_unusable_acting_model_falls_back(make_gameplay, bank, reason):
     from rpsquest import metrics
 
     counter = metrics.MODEL_FALLBACKS.labels("feedforward", "Production", reason)
     before = counter._value.get()
-    engine = make_engine(models=bank)
-    start(engine)
+    gameplay = make_gameplay(models=bank)
+    start(gameplay)
     for _ in range(4):
-        reply = play(engine, "rock")
+        reply = play(gameplay, "rock")
 
     assert reply["round"] == 4
     assert counter._value.get() == before + 1
 
 
-def test_a_replayed_round_returns_the_stored_reply(make_engine):
-    engine = make_engine()
-    start(engine)
-    first = play(engine, "rock", round_no=1)
-    play(engine, "paper", round_no=2)
+def test_a_replayed_round_returns_the_stored_reply(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay)
+    first = play(gameplay, "rock", round_no=1)
+    play(gameplay, "paper", round_no=2)
 
-    assert play(engine, "rock", round_no=1) == first
+    assert play(gameplay, "rock", round_no=1) == first
     with pytest.raises(RoundConflict):
-        play(engine, "paper", round_no=1)
+        play(gameplay, "paper", round_no=1)
     with pytest.raises(RoundConflict):
-        play(engine, "paper", round_no=5)
+        play(gameplay, "paper", round_no=5)
 
 
-def test_a_wrong_token_or_game_is_refused(make_engine):
-    engine = make_engine()
-    start(engine)
+def test_a_wrong_token_or_game_is_refused(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay)
 
     with pytest.raises(BadToken):
-        play(engine, "rock", token="x" * 43)
+        play(gameplay, "rock", token="x" * 43)
     with pytest.raises(GameNotFound):
-        play(engine, "rock", game_id="nope")
+        play(gameplay, "rock", game_id="nope")
 
 
-def test_a_finished_game_refuses_moves_but_replays_its_last_round(make_engine):
-    engine = make_engine()
-    start(engine, "cal")
+def test_a_finished_game_refuses_moves_but_replays_its_last_round(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay, "cal")
     reply = {"finished": False}
     while not reply["finished"]:
-        reply = play(engine, "rock")
+        reply = play(gameplay, "rock")
 
     with pytest.raises(GameFinished):
-        play(engine, "rock")
-    assert play(engine, "rock", round_no=reply["round"]) == reply
-    with engine.database.connect() as connection:
+        play(gameplay, "rock")
+    assert play(gameplay, "rock", round_no=reply["round"]) == reply
+    with gameplay.database.connect() as connection:
         game = connection.execute(select(games)).mappings().one()
     assert game["winner"] == reply["winner"]
     assert game["finished_at"] is not None
     assert game["rounds_played"] == reply["round"]
 
 
-def test_start_game_hides_the_alias_and_stores_only_the_token_hash(make_engine):
-    engine = make_engine(models=FixedModels({}))
+def test_start_game_hides_the_alias_and_stores_only_the_token_hash(make_gameplay):
+    gameplay = make_gameplay(models=FixedModels({}))
 
-    reply = start(engine, "Logan", session_id="ab1-x", difficulty="easy")
+    reply = start(gameplay, "Logan", session_id="ab1-x", difficulty="easy")
 
     assert reply["player_name"] == "Player-AB1"
     assert (reply["policy"], reply["difficulty"], reply["round"]) == ("logan", "easy", 1)
     assert "alias" not in reply
-    with engine.database.connect() as connection:
+    with gameplay.database.connect() as connection:
         game = connection.execute(select(games)).mappings().one()
     assert game["token_sha256"] != reply["game_token"]
     assert len(game["token_sha256"]) == 64
@@ -312,13 +312,13 @@ def test_start_game_hides_the_alias_and_stores_only_the_token_hash(make_engine):
     assert game["gambit"] == "scissor-sandwich"
 
 
-def test_stored_features_are_the_contract_vector(make_engine):
-    engine = make_engine()
-    start(engine)
+def test_stored_features_are_the_contract_vector(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay)
     for move in ("rock", "paper", "scissors", "rock"):
-        play(engine, move)
+        play(gameplay, move)
 
-    with engine.database.connect() as connection:
+    with gameplay.database.connect() as connection:
         stored = connection.execute(
             select(rounds.c.features).where(rounds.c.round_no == 4)
         ).scalar_one()

@@ -9,7 +9,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from sqlalchemy import Connection
 from sqlalchemy import Engine as Database
@@ -19,7 +19,7 @@ from rpsquest.api import PlayRequest, StartGameRequest, default_player_name
 from rpsquest.config import Settings
 from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
 from rpsquest.features import round_features
-from rpsquest.game.bots import Decision, ModelBank, NoModels, Situation, decide
+from rpsquest.game.bots import AliasPrediction, Decision, ModelBank, NoModels, Situation, decide
 from rpsquest.game.gambits import choose_gambit, gambit_moves, keyed_unit
 from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, NO_ALIAS
 from rpsquest.game.rules import (
@@ -27,13 +27,16 @@ from rpsquest.game.rules import (
     TARGET_SCORE,
     Move,
     PlayedRound,
+    RoundPoints,
     match_winner,
+    played_rounds,
     round_points,
     score_round,
 )
 from rpsquest.store.database import migrate, open_engine, read_connection, write_transaction
 from rpsquest.store.games import (
     GameRecord,
+    PredictionRecord,
     RoundRecord,
     find_game,
     game_history,
@@ -69,7 +72,9 @@ def round_reply(played: RoundRecord) -> dict[str, Any]:
         "user_move": played.user_move,
         "bot_move": played.bot_move,
         "result": played.result,
-        "round_points": played.points.as_dict(),
+        "round_points": RoundPoints(
+            played.rock_pts, played.paper_pts, played.scissors_pts
+        ).as_dict(),
         "user_delta": played.user_delta,
         "bot_delta": played.bot_delta,
         "user_score": played.user_score,
@@ -92,7 +97,7 @@ def _situation(game: GameRecord, history: list[PlayedRound]) -> Situation:
         game.family,
         game.alias,
         easy,
-        game.opening,
+        cast(list[Move], game.gambit_moves.split(",")),
         history,
         points,
         round_no,
@@ -100,12 +105,31 @@ def _situation(game: GameRecord, history: list[PlayedRound]) -> Situation:
     )
 
 
+def _prediction(played: RoundRecord, family: str, made: AliasPrediction) -> PredictionRecord:
+    """An alias's prediction as stored; `correct` uses the canonical tie-break."""
+    p_rock, p_paper, p_scissors = made.probabilities
+    return PredictionRecord(
+        game_id=played.game_id,
+        round_no=played.round_no,
+        family=family,
+        alias=made.alias,
+        version=made.version,
+        assignment_id=made.assignment_id,
+        p_rock=p_rock,
+        p_paper=p_paper,
+        p_scissors=p_scissors,
+        predicted=made.predicted,
+        correct=made.predicted == played.user_move,
+    )
+
+
 def _metric_labels(game: GameRecord) -> tuple[str, str, str]:
     return game.policy, game.family, game.alias or NO_ALIAS
 
 
-class Engine:
-    """Thread-safe: every call runs in its own connection and transaction."""
+class Gameplay:
+    """Starts games and plays rounds. Thread-safe: every call runs in its own connection and
+    transaction."""
 
     def __init__(
         self,
@@ -185,7 +209,7 @@ class Engine:
             round_no = game.rounds_played + 1
             if request.round is not None and request.round != round_no:
                 raise RoundConflict(f"The next round is {round_no}, not {request.round}.")
-            history = game_history(connection, game.id)
+            history = played_rounds(game_history(connection, game.id))
             game, played, decision = self._play(connection, game, history, request.move)
         self._count(game, played, decision)
         return round_reply(played)
@@ -199,7 +223,7 @@ class Engine:
                 raise GameNotFound("No game with that id.")
             if game.winner is not None:
                 raise GameFinished("This game is over; it has no next round.")
-            history = game_history(connection, game.id)
+            history = played_rounds(game_history(connection, game.id))
         situation = _situation(game, history)
         decision = decide(situation, self.settings.game_secret, self.models)
         return {
@@ -256,7 +280,9 @@ class Engine:
             or (acting is not None and acting.assignment_id != game.assignment_id),
         )
         record_round(connection, game, played)
-        record_predictions(connection, played, game.family, decision.predictions)
+        record_predictions(
+            connection, [_prediction(played, game.family, p) for p in decision.predictions]
+        )
         return game, played, decision
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Whole matches played in-process by the shared engine rules: a legacy bot as the player
+"""Whole matches played in-process by the same rules and bots as play: a legacy bot as the player
 against any server policy, ML ones included (bootstrap corpus, evaluation)."""
 
 from __future__ import annotations
