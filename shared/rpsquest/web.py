@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import time
@@ -25,6 +24,7 @@ from rpsquest.errors import (
     RpsError,
     Unauthorized,
 )
+from rpsquest.loopback import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +80,10 @@ def read_json(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> dict[str, Any
     return body
 
 
-def _is_loopback(address: str | None) -> bool:
-    try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
 def require_admin(request: Request, settings: Settings) -> None:
     """Bearer $RPS_ADMIN_TOKEN; with no token configured (local mode), loopback clients only."""
     if settings.admin_token is None:
-        if not _is_loopback(request.remote_addr):
+        if not is_loopback(request.remote_addr):
             raise Forbidden("Admin routes answer loopback clients only when no token is set.")
         return
     header = request.headers.get("Authorization", "")

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from rpsquest import events
-from rpsquest.devbroker import ManifestError, parse_duration, validate_schedule
+from rpsquest.devbroker.errors import ManifestError
+from rpsquest.devbroker.timing import parse_duration, validate_schedule
 from tests.conftest import REPO
 from tests.manifests import crd_schemas, strict
 
