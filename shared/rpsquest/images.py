@@ -14,11 +14,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 FUNCTIONS = ("start_game", "play", "train", "promote")
+_UNUSED_SECONDS = 7 * 24 * 3600
 _PIP_INSTALL = re.compile(r"\bpip install\b(?P<args>.*)")
 
 
@@ -252,15 +254,26 @@ def _venv(recipe: Recipe, repo: Path, cache: Path, log: Path) -> Path:
     requirements = (repo / recipe.requirements).read_bytes()
     key = _digest(requirements, sys.version.encode())
     venv = cache / f"{recipe.function}-{key}"
-    if not (venv / ".complete").exists():
-        for stale in cache.glob(f"{recipe.function}-*"):  # older requirements, never used again
-            shutil.rmtree(stale, ignore_errors=True)
+    marker = venv / ".complete"
+    if not marker.exists():
+        _prune(cache, recipe.function)
         _run([sys.executable, "-m", "venv", str(venv)], log)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
         _run([*pip, "--upgrade", "pip>=26"], log)  # pip 23 backtracks for minutes on mlflow
         _run([*pip, "-r", str(repo / recipe.requirements)], log)
-        (venv / ".complete").touch()
+    marker.touch()  # last used: what _prune goes by
     return venv
+
+
+def _prune(cache: Path, function: str) -> None:
+    """Drop the function's venvs unused for a week: older requirements that no checkout on
+    this machine has staged since (another checkout, or a running stack, may still use a
+    recent one)."""
+    cutoff = time.time() - _UNUSED_SECONDS
+    for stale in cache.glob(f"{function}-*"):
+        marker = stale / ".complete"  # without one, it may be another process's venv in the making
+        if (marker if marker.exists() else stale).stat().st_mtime < cutoff:
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def stage(function: str, repo: Path, target: Path, cache: Path, log: Path) -> StagedFunction:
