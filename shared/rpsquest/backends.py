@@ -142,19 +142,28 @@ def bucket_names(job: Mapping[str, Any]) -> list[str]:
     return [target.split("/", 1)[1] for target in made["targets"].split()]
 
 
+_PROBE_KEY = ".rps-ready-probe"
+
+
 def make_buckets(client: Any, names: Iterable[str], server: Server, timeout: float = 60) -> None:
-    """Create the buckets once the S3 server answers (what the bucket Job does)."""
+    """Create the buckets once the S3 server answers (what the bucket Job does), and return
+    when objects can be written and read back: after a restart, weed lists buckets a moment
+    before its volume server serves the objects in them."""
     deadline = time.monotonic() + timeout
-    pending = list(names)
-    while pending:
+    buckets = list(names)
+    while True:
         if server.process.poll() is not None:
             raise RuntimeError(f"the S3 server exited with {server.process.returncode}")
         try:
             existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-            for name in pending:
+            for name in buckets:
                 if name not in existing:
                     client.create_bucket(Bucket=name)
-            pending = []
+            for name in buckets:
+                client.put_object(Bucket=name, Key=_PROBE_KEY, Body=b"ok")
+                client.get_object(Bucket=name, Key=_PROBE_KEY)["Body"].read()
+                client.delete_object(Bucket=name, Key=_PROBE_KEY)
+            return
         except Exception:  # not serving yet: connection refused, 503 while the filer starts
             if time.monotonic() > deadline:
                 raise
