@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from rpsquest import metrics
 from rpsquest.config import Settings
+from rpsquest.manifest import read_manifest
 from rpsquest.modelstore import ModelStore
 from rpsquest.promotion.outcomes import FamilyOutcome
 from rpsquest.store.database import read_connection, write_transaction
@@ -116,7 +117,7 @@ def apply(
         for family, aliases in table.items()
         for alias, entry in aliases.items()
     ]
-    registry.publish(settings, store, rows, store.read_manifest(), ledger_ids=ledger_ids)
+    registry.publish(settings, store, rows, read_manifest(store), ledger_ids=ledger_ids)
     now = utc_now()
     with write_transaction(database) as connection:
         for family, aliases in intended.items():
