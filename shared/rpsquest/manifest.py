@@ -144,7 +144,7 @@ def _models(data: Any) -> dict[str, dict[str, ModelEntry]]:
     unknown = sorted(set(models) - set(FAMILY_NAMES))
     if unknown:
         raise ManifestError(f"models: unknown family {unknown[0]!r}; expected {FAMILY_NAMES}")
-    checked = {}
+    checked: dict[str, dict[str, ModelEntry]] = {}
     for family in (f for f in FAMILY_NAMES if f in models):
         aliases = _object(models[family], f"models.{family}")
         unknown = sorted(set(aliases) - set(ALIASES))

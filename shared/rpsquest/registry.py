@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.config import Settings
 from rpsquest.errors import Unavailable
-from rpsquest.game.policies import ALIASES, FAMILIES, FamilyName
+from rpsquest.game.policies import ALIASES, FAMILIES
 from rpsquest.manifest import Manifest, ModelEntry, read_manifest
 from rpsquest.models.configs import ModelConfig
 from rpsquest.modelstore import ArtifactMissing, ModelStore, artifact_key
@@ -58,12 +58,12 @@ with warnings.catch_warnings():
     )
 
 EXPERIMENT = "rps-quest"
-REGISTERED_MODELS = {family.name: family.registered_model for family in FAMILIES}
+REGISTERED_MODELS: dict[str, str] = {family.name: family.registered_model for family in FAMILIES}
 CLASS_NAMES = ("rock", "paper", "scissors")
 # What an environment needs to load each family's native model, as alternative distributions
 # of which the first installed counts; listed because MLflow's inference runs the model in a
 # subprocess and takes seconds.
-_REQUIREMENTS: dict[FamilyName, tuple[tuple[str, ...], ...]] = {
+_REQUIREMENTS = {
     "feedforward": (("torch",), ("numpy",)),
     "xgboost": (("xgboost-cpu", "xgboost"), ("scikit-learn",), ("numpy",)),
     "logistic": (("scikit-learn",), ("skops",), ("numpy",)),

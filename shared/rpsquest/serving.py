@@ -15,7 +15,7 @@ from rpsquest import FEATURE_CONTRACT, metrics
 from rpsquest.config import Settings
 from rpsquest.features import PROBE_VECTOR
 from rpsquest.game.bots import AliasPrediction, Answer, ModelUnavailable
-from rpsquest.game.policies import ALIASES, FAMILY_NAMES
+from rpsquest.game.policies import ALIASES, FAMILY_NAMES, Alias
 from rpsquest.manifest import Manifest, ModelEntry, read_manifest
 from rpsquest.modelstore import ModelStore, StoreError, open_store
 from rpsquest.store.games import utc_now
@@ -47,7 +47,7 @@ class Bundle:
     """A family's four aliases, loaded from one manifest version, swapped in as a whole."""
 
     manifest_version: int
-    models: Mapping[str, LoadedModel]
+    models: Mapping[Alias, LoadedModel]
 
 
 class ServingModels:
@@ -64,7 +64,7 @@ class ServingModels:
         self._clock = clock
         self._cache = settings.var_dir / "cache"
         self._lock = threading.Lock()  # manifest state
-        self._family_locks = {family: threading.Lock() for family in FAMILY_NAMES}
+        self._family_locks: dict[str, threading.Lock] = {f: threading.Lock() for f in FAMILY_NAMES}
         self._manifest: Manifest | None = None
         self._tag: str | None = None
         self._next_check = 0.0

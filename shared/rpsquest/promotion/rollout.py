@@ -41,7 +41,7 @@ def record(
     pending = []
     with write_transaction(database) as connection:
         for outcome in outcomes:
-            intended = {}
+            intended: dict[str, dict[str, Any]] = {}  # the ledger row's JSON
             for alias, target in outcome.targets.items():
                 assignment_id = target.assignment_id
                 if assignment_id is None:
@@ -68,7 +68,7 @@ def record(
                 pending=outcome.changed,
                 inputs=outcome.inputs | {"intended": intended},
                 before=outcome.before,
-                after={a: t["version"] for a, t in intended.items()},
+                after={a: t.version for a, t in outcome.targets.items()},
                 reason=outcome.reason,
                 trigger_type=trigger_type,
                 trigger_event_id=trigger_event_id,
