@@ -99,7 +99,8 @@ def train_cycle(project: Path) -> Cycle:
 
 def publish_copy(cycle: Cycle, project: Path) -> dict[str, Any]:
     """Copy the trained project's var/ (MLflow, models) under `project` and publish the §7.2
-    starting assignment there; returns the manifest."""
+    starting assignment there; returns the manifest as the store holds it (JSON), for tests to
+    alter and write back."""
     import shutil
 
     from sqlalchemy import create_engine, text
@@ -120,7 +121,8 @@ def publish_copy(cycle: Cycle, project: Path) -> dict[str, Any]:
         )
     engine.dispose()
     settings = project_settings(project)
-    return publish(settings, open_store(settings.model_store), cycle.rows, previous_manifest=None)
+    store = open_store(settings.model_store)
+    return publish(settings, store, cycle.rows, previous_manifest=None).to_json()
 
 
 def swapped(rows: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from flask import Request, Response
 from rpsquest import events, metrics, web
 from rpsquest.api import DeadLetterQuery, LedgerQuery, PromoteRequest, ReplayRequest, SwapRequest
 from rpsquest.config import Settings
+from rpsquest.manifest import read_manifest
 from rpsquest.promotion.gauges import BusinessGauges
 from rpsquest.promotion.promoter import LEASE_SECONDS, Promoter
 from rpsquest.promotion.views import alias_table
@@ -52,9 +53,10 @@ def _promotions(request: Request) -> tuple[dict, int]:
 
 
 def _aliases(_request: Request) -> tuple[dict, int]:
-    manifest = promoter().store.read_manifest()
+    manifest = read_manifest(promoter().store)
+    version = manifest.manifest_version if manifest else None
     with read_connection(promoter().database) as connection:
-        return alias_table(connection, manifest and manifest["manifest_version"]), 200
+        return alias_table(connection, version), 200
 
 
 def _dead_letter(request: Request) -> Response:

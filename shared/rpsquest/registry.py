@@ -1,6 +1,6 @@
 """The MLflow side of the model lifecycle (§7.4, §9.3): train logs one run and registers one
 version per model; promote moves MLflow's native aliases and publishes the serving manifest.
-Serving never imports this module: it reads only the manifest (`rpsquest.modelstore`)."""
+Serving never imports this module: it reads only the manifest (`rpsquest.manifest`)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from rpsquest import FEATURE_CONTRACT
 from rpsquest.config import Settings
 from rpsquest.errors import Unavailable
 from rpsquest.game.policies import ALIASES, FAMILIES
+from rpsquest.manifest import Manifest, ModelEntry, read_manifest
 from rpsquest.models.configs import ModelConfig
 from rpsquest.modelstore import ArtifactMissing, ModelStore, artifact_key
 from rpsquest.store.games import utc_now
@@ -57,8 +58,7 @@ with warnings.catch_warnings():
     )
 
 EXPERIMENT = "rps-quest"
-MANIFEST_SCHEMA = 1
-REGISTERED_MODELS = {family.name: family.registered_model for family in FAMILIES}
+REGISTERED_MODELS: dict[str, str] = {family.name: family.registered_model for family in FAMILIES}
 CLASS_NAMES = ("rock", "paper", "scissors")
 # What an environment needs to load each family's native model, as alternative distributions
 # of which the first installed counts; listed because MLflow's inference runs the model in a
@@ -325,31 +325,32 @@ def set_aliases(settings: Settings, table: Mapping[str, Mapping[str, int]]) -> N
                 client.set_registered_model_alias(name, alias, str(int(version)))
 
 
-def _serving_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+def _serving_entry(row: Mapping[str, Any]) -> ModelEntry:
     """One model's manifest entry, checked: its artifact must be where its hash says."""
     probe = row["probe"]
     if isinstance(probe, str):  # model_versions stores the probe as JSON text
         probe = json.loads(probe)
-    probe = [float(p) for p in probe]
-    if len(probe) != len(CLASS_NAMES):
-        raise ValueError(f"probe must have 3 values, got {probe}")
-    entry = {
-        "version": int(row["version"]),
-        "config_id": str(row["config_id"]),
-        "assignment_id": int(row["assignment_id"]),
-        "artifact": str(row["artifact"]),
-        "sha256": str(row["sha256"]),
-        "probe": probe,
-    }
-    expected = artifact_key(str(row["family"]), entry["config_id"], entry["sha256"])
-    if entry["artifact"] != expected:
-        raise ValueError(f"artifact {entry['artifact']} should be {expected}")
+    family, alias = str(row["family"]), str(row["alias"])
+    entry = ModelEntry.from_json(
+        {
+            "version": int(row["version"]),
+            "config_id": str(row["config_id"]),
+            "assignment_id": int(row["assignment_id"]),
+            "artifact": str(row["artifact"]),
+            "sha256": str(row["sha256"]),
+            "probe": [float(p) for p in probe],
+        },
+        f"models.{family}.{alias}",
+    )
+    expected = artifact_key(family, entry.config_id, entry.sha256)
+    if entry.artifact != expected:
+        raise ValueError(f"artifact {entry.artifact} should be {expected}")
     return entry
 
 
-def serving_models(alias_table: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def serving_models(alias_table: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, ModelEntry]]:
     """The manifest's `models` section from alias rows, families and aliases in canonical order."""
-    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    entries: dict[tuple[str, str], ModelEntry] = {}
     for row in alias_table:
         family, alias = str(row["family"]), str(row["alias"])
         registered_model(family)
@@ -368,9 +369,9 @@ def publish(
     settings: Settings,
     store: ModelStore,
     alias_table: Iterable[Mapping[str, Any]],
-    previous_manifest: Mapping[str, Any] | None,
+    previous_manifest: Manifest | None,
     ledger_ids: Sequence[int] = (),
-) -> dict[str, Any]:
+) -> Manifest:
     """Roll the alias table forward (§9.3 4b-4c): set MLflow's aliases, then write the manifest
     if its models changed. Rows carry family, alias, version, config_id, assignment_id,
     artifact, sha256 and probe. Safe to rerun after a crash: the same table gives the manifest
@@ -378,30 +379,24 @@ def publish(
     models = serving_models(alias_table)
     for family_models in models.values():
         for entry in family_models.values():
-            if not store.exists(entry["artifact"]):
-                raise ArtifactMissing(store.url, entry["artifact"])
+            if not store.exists(entry.artifact):
+                raise ArtifactMissing(store.url, entry.artifact)
     set_aliases(
         settings,
         {
-            family: {alias: entry["version"] for alias, entry in family_models.items()}
+            family: {alias: entry.version for alias, entry in family_models.items()}
             for family, family_models in models.items()
         },
     )
-    current = store.read_manifest()
-    if current is not None and current.get("models") == models:
+    current = read_manifest(store)
+    if current is not None and current.models == models:
         return current
-    versions = [
-        int(manifest.get("manifest_version", 0))
-        for manifest in (previous_manifest, current)
-        if manifest is not None
-    ]
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "manifest_version": max(versions, default=0) + 1,
-        "feature_contract": FEATURE_CONTRACT,
-        "created_at": utc_now(),
-        "ledger_ids": [int(ledger_id) for ledger_id in ledger_ids],
-        "models": models,
-    }
-    store.write_manifest(manifest)
+    versions = [m.manifest_version for m in (previous_manifest, current) if m is not None]
+    manifest = Manifest(
+        manifest_version=max(versions, default=0) + 1,
+        created_at=utc_now(),
+        ledger_ids=tuple(int(ledger_id) for ledger_id in ledger_ids),
+        models=models,
+    )
+    store.write_manifest(manifest.to_json())
     return manifest

@@ -15,7 +15,8 @@ from rpsquest import FEATURE_CONTRACT, metrics
 from rpsquest.config import Settings
 from rpsquest.features import PROBE_VECTOR
 from rpsquest.game.bots import AliasPrediction, Answer, ModelUnavailable
-from rpsquest.game.policies import ALIASES, FAMILY_NAMES
+from rpsquest.game.policies import ALIASES, FAMILY_NAMES, Alias
+from rpsquest.manifest import Manifest, ModelEntry, read_manifest
 from rpsquest.modelstore import ModelStore, StoreError, open_store
 from rpsquest.store.games import utc_now
 
@@ -27,7 +28,7 @@ HINT_SECONDS = 1.0
 
 
 class LoadError(Exception):
-    """An artifact or manifest that must not be served."""
+    """An artifact that must not be served."""
 
 
 @dataclass(frozen=True)
@@ -46,17 +47,7 @@ class Bundle:
     """A family's four aliases, loaded from one manifest version, swapped in as a whole."""
 
     manifest_version: int
-    models: Mapping[str, LoadedModel]
-
-
-def _check_manifest(manifest: Any) -> dict[str, Any]:
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("manifest_version"), int):
-        raise LoadError("the manifest has no integer manifest_version")
-    if manifest.get("feature_contract") != FEATURE_CONTRACT:
-        raise LoadError(f"the manifest's feature contract is not {FEATURE_CONTRACT}")
-    if not isinstance(manifest.get("models"), dict):
-        raise LoadError("the manifest has no models")
-    return manifest
+    models: Mapping[Alias, LoadedModel]
 
 
 class ServingModels:
@@ -73,8 +64,8 @@ class ServingModels:
         self._clock = clock
         self._cache = settings.var_dir / "cache"
         self._lock = threading.Lock()  # manifest state
-        self._family_locks = {family: threading.Lock() for family in FAMILY_NAMES}
-        self._manifest: dict[str, Any] | None = None
+        self._family_locks: dict[str, threading.Lock] = {f: threading.Lock() for f in FAMILY_NAMES}
+        self._manifest: Manifest | None = None
         self._tag: str | None = None
         self._next_check = 0.0
         self._next_hint = 0.0
@@ -91,7 +82,7 @@ class ServingModels:
 
     @property
     def manifest_version(self) -> int | None:
-        return self._manifest["manifest_version"] if self._manifest else None
+        return self._manifest.manifest_version if self._manifest else None
 
     # -- the manifest ---------------------------------------------------------------------
 
@@ -129,22 +120,21 @@ class ServingModels:
             tag = self.store.manifest_tag()
             if tag is not None and tag == self._tag and not force:
                 return False
-            manifest = self.store.read_manifest()
+            manifest = read_manifest(self.store)  # a manifest breaking §8.2 is a StoreError
             if manifest is None:
                 return False
-            manifest = _check_manifest(manifest)
-        except (StoreError, LoadError, OSError, ValueError) as exc:  # the last good one stays
+        except (StoreError, OSError, ValueError) as exc:  # the last good one stays
             self._next_check = now + RETRY_SECONDS
             self._failed(str(exc), trigger)
             return False
         self._tag = tag
         current = self.manifest_version
-        if current is not None and manifest["manifest_version"] <= current:
+        if current is not None and manifest.manifest_version <= current:
             metrics.MODEL_RELOADS.labels(trigger, "unchanged").inc()
             return False
         self._manifest = manifest
         self._retry_at.clear()
-        metrics.MANIFEST_VERSION.set(manifest["manifest_version"])
+        metrics.MANIFEST_VERSION.set(manifest.manifest_version)
         return True
 
     def on_promoted(self) -> None:
@@ -158,8 +148,8 @@ class ServingModels:
 
     def assignment_id(self, family: str, alias: str) -> int | None:
         self.check_manifest()
-        entry = (self._manifest or {}).get("models", {}).get(family, {}).get(alias)
-        return entry.get("assignment_id") if isinstance(entry, dict) else None
+        entry = self._manifest.entry(family, alias) if self._manifest else None
+        return entry.assignment_id if entry else None
 
     # -- loading --------------------------------------------------------------------------
 
@@ -177,24 +167,24 @@ class ServingModels:
             temporary.replace(cached)
         return data
 
-    def _load_model(self, alias: str, entry: Mapping[str, Any]) -> LoadedModel:
+    def _load_model(self, alias: str, entry: ModelEntry) -> LoadedModel:
         from rpsquest.models.export import create_session, predict_onnx
 
-        session = create_session(self._artifact(entry["artifact"], entry["sha256"]))
+        session = create_session(self._artifact(entry.artifact, entry.sha256))
         contract = session.get_modelmeta().custom_metadata_map.get("feature_contract")
         if contract != FEATURE_CONTRACT:
-            raise LoadError(f"{entry['artifact']} was built for feature contract {contract}")
+            raise LoadError(f"{entry.artifact} was built for feature contract {contract}")
         output = predict_onnx(session, [PROBE_VECTOR])[0]
-        if max(abs(float(a) - float(b)) for a, b in zip(output, entry["probe"], strict=True)) > (
+        if max(abs(float(a) - b) for a, b in zip(output, entry.probe, strict=True)) > (
             PROBE_TOLERANCE
         ):
-            raise LoadError(f"{entry['artifact']} answers the probe differently from training")
+            raise LoadError(f"{entry.artifact} answers the probe differently from training")
         return LoadedModel(
             alias,
-            int(entry["version"]),
-            str(entry["config_id"]),
-            entry.get("assignment_id"),
-            str(entry["sha256"]),
+            entry.version,
+            entry.config_id,
+            entry.assignment_id,
+            entry.sha256,
             utc_now(),
             session,
         )
@@ -206,11 +196,11 @@ class ServingModels:
             current = self._bundles.get(family)
             if manifest is None:
                 return current
-            if current and current.manifest_version == manifest["manifest_version"]:
+            if current and current.manifest_version == manifest.manifest_version:
                 return current
             if self._clock() < self._retry_at.get(family, 0.0):
                 return current
-            entries = manifest["models"].get(family, {})
+            entries = manifest.models.get(family, {})
             try:
                 models = {
                     alias: self._load_model(alias, entries[alias])
@@ -221,7 +211,7 @@ class ServingModels:
                 self._retry_at[family] = self._clock() + RETRY_SECONDS
                 self._failed(f"{family}: {type(exc).__name__}: {exc}", trigger)
                 return current
-            bundle = Bundle(manifest["manifest_version"], models)
+            bundle = Bundle(manifest.manifest_version, models)
             self._bundles[family] = bundle
             self._publish_loaded(family, current, bundle)
             metrics.MODEL_RELOADS.labels(trigger, "loaded").inc()

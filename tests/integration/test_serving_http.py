@@ -96,7 +96,7 @@ def test_a_new_manifest_reaches_a_running_play(launch, project, trained_cycle, w
 
     status = models_of(play)
     after = {m["alias"]: m["version"] for m in status["loaded"]}
-    assert status["manifest_version"] == manifest["manifest_version"]
+    assert status["manifest_version"] == manifest.manifest_version
     assert (after["Production"], after["B"]) == (before["B"], before["Production"])
 
 

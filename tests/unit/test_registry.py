@@ -16,7 +16,8 @@ from mlflow.exceptions import MlflowException
 
 from rpsquest.config import Settings
 from rpsquest.features import PROBE_VECTOR
-from rpsquest.models import ALIASES, FAMILIES
+from rpsquest.game.policies import ALIASES, FAMILY_NAMES
+from rpsquest.manifest import read_manifest
 from rpsquest.models.export import create_session, predict_onnx
 from rpsquest.modelstore import ArtifactMissing, FolderStore, open_store
 from rpsquest.registry import (
@@ -57,7 +58,7 @@ def copied(cycle: Cycle, tmp_path: Path) -> tuple[Settings, FolderStore]:
 def _bootstrap_table(cycle: Cycle) -> dict[str, dict[str, int]]:
     return {
         family: {row["alias"]: row["version"] for row in cycle.rows if row["family"] == family}
-        for family in FAMILIES
+        for family in FAMILY_NAMES
     }
 
 
@@ -65,15 +66,17 @@ def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, c
     settings, store = copied
     client = connect(settings)
 
-    manifest = publish(settings, store, cycle.rows, previous_manifest=None, ledger_ids=[1, 2, 3])
+    published = publish(settings, store, cycle.rows, previous_manifest=None, ledger_ids=[1, 2, 3])
+    manifest = published.to_json()
 
-    for family in FAMILIES:
+    for family in FAMILY_NAMES:
         name = registered_model(family)
         versions = client.search_model_versions(f"name = '{name}'")
         assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
         assert sorted(client.get_registered_model(name).aliases) == sorted(ALIASES)
     assert current_aliases(settings) == _bootstrap_table(cycle)
     assert store.read_manifest() == manifest
+    assert read_manifest(store) == published
     assert manifest["schema"] == 1
     assert manifest["manifest_version"] == 1
     assert manifest["feature_contract"] == "rps50-v2"
@@ -126,7 +129,9 @@ def test_a_run_records_what_the_spec_asks(cycle):
 
 
 def test_training_registers_versions_without_moving_aliases(cycle):
-    assert current_aliases(project_settings(cycle.project)) == {family: {} for family in FAMILIES}
+    assert current_aliases(project_settings(cycle.project)) == {
+        family: {} for family in FAMILY_NAMES
+    }
 
 
 def test_publishing_the_same_table_again_changes_nothing(cycle, copied):
@@ -149,7 +154,7 @@ def test_a_rerun_after_a_crash_keeps_the_manifest_it_wrote(cycle, copied):
     rerun = publish(settings, store, cycle.rows, previous_manifest=before)
 
     assert rerun == written
-    assert rerun["manifest_version"] == 2
+    assert rerun.manifest_version == 2
 
 
 def test_a_promotion_swaps_aliases_and_bumps_the_manifest_version(cycle, copied):
@@ -163,23 +168,23 @@ def test_a_promotion_swaps_aliases_and_bumps_the_manifest_version(cycle, copied)
 
     second = publish(settings, store, rows, previous_manifest=first, ledger_ids=[4])
 
-    before = first["models"]["feedforward"]
+    before = first.models["feedforward"]
     production, b = before["Production"], before["B"]
-    assert second["manifest_version"] == 2
-    assert second["ledger_ids"] == [4]
-    assert second["models"]["feedforward"] == {
+    assert second.manifest_version == 2
+    assert second.ledger_ids == (4,)
+    assert second.models["feedforward"] == {
         **before,
         "Production": b,
         "B": production,
     }
-    assert second["models"]["xgboost"] == first["models"]["xgboost"]
+    assert second.models["xgboost"] == first.models["xgboost"]
     assert current_aliases(settings)["feedforward"] == {
-        "Production": b["version"],
-        "B": production["version"],
-        "shadow1": before["shadow1"]["version"],
-        "shadow2": before["shadow2"]["version"],
+        "Production": b.version,
+        "B": production.version,
+        "shadow1": before["shadow1"].version,
+        "shadow2": before["shadow2"].version,
     }
-    assert store.read_manifest() == second
+    assert store.read_manifest() == second.to_json()
 
 
 def test_publish_refuses_a_table_whose_artifact_is_missing(cycle, copied):
@@ -190,7 +195,7 @@ def test_publish_refuses_a_table_whose_artifact_is_missing(cycle, copied):
         publish(settings, store, cycle.rows, previous_manifest=None)
 
     assert store.read_manifest() is None
-    assert current_aliases(settings) == {family: {} for family in FAMILIES}
+    assert current_aliases(settings) == {family: {} for family in FAMILY_NAMES}
 
 
 def test_set_aliases_is_idempotent(cycle, copied):
@@ -206,9 +211,9 @@ def test_set_aliases_is_idempotent(cycle, copied):
 def test_serving_models_orders_families_and_aliases_canonically(cycle):
     models = serving_models(reversed(cycle.rows))
 
-    assert list(models) == list(FAMILIES)
+    assert list(models) == list(FAMILY_NAMES)
     assert all(list(aliases) == list(ALIASES) for aliases in models.values())
-    assert models["logistic"]["shadow2"]["probe"] == json.loads(cycle.rows[-1]["probe"])
+    assert list(models["logistic"]["shadow2"].probe) == json.loads(cycle.rows[-1]["probe"])
 
 
 @pytest.mark.parametrize(

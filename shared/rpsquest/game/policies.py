@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import MOVES, Move, RoundPoints, beater, prey, reaches_target
@@ -13,9 +14,18 @@ _FINISHING_BONUS = 10.0
 _EASY_WORST, _EASY_MIDDLE = 0.7, 0.9
 
 
+# The type checker's spelling of the catalogue below: each row's name must be one of these,
+# and a unit test holds every one of these to a row.
+FamilyName = Literal["feedforward", "xgboost", "logistic"]
+Alias = Literal["Production", "B", "shadow1", "shadow2"]
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
-    name: str
+    """One model family (§5): the ML policy it plays as, its MLflow registered model and the
+    legacy bot that stands in when its models cannot answer."""
+
+    name: FamilyName
     policy: str
     registered_model: str
     fallback_bot: str
@@ -27,12 +37,17 @@ FAMILIES: tuple[Family, ...] = (
     Family("logistic", "logan", "rps_logistic", "dan"),
 )
 FAMILY_BY_POLICY = {family.policy: family for family in FAMILIES}
-FAMILY_NAMES = tuple(family.name for family in FAMILIES)
+FAMILY_NAMES: tuple[FamilyName, ...] = tuple(family.name for family in FAMILIES)
 ML_POLICIES = tuple(FAMILY_BY_POLICY)
 POLICIES = ML_POLICIES + LEGACY_BOTS
-ACTING_ALIASES = ("Production", "B")
-ALIASES = ("Production", "B", "shadow1", "shadow2")
+ALIASES: tuple[Alias, ...] = get_args(Alias)  # in rank order: Production first
+ACTING_ALIASES: tuple[Alias, ...] = ("Production", "B")
 LEGACY_FAMILY, NO_ALIAS = "legacy", "none"
+
+
+def family_name(value: object) -> FamilyName | None:
+    """`value` as a catalogued family name, or None when it names no family."""
+    return next((name for name in FAMILY_NAMES if name == value), None)
 
 
 def expected_values(

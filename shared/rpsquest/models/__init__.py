@@ -8,10 +8,6 @@ import os
 from typing import TYPE_CHECKING
 
 from rpsquest.models.configs import (
-    ALIASES,
-    FAMILIES,
-    Alias,
-    Family,
     ModelConfig,
     ModelConfigError,
     ModelConfigs,
@@ -26,10 +22,6 @@ if TYPE_CHECKING:
     from rpsquest.models.common import TrainedModel
 
 __all__ = [
-    "ALIASES",
-    "FAMILIES",
-    "Alias",
-    "Family",
     "ModelConfig",
     "ModelConfigError",
     "ModelConfigs",

@@ -10,15 +10,10 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
-from rpsquest.game import policies
+from rpsquest.game.policies import ALIASES, FAMILY_NAMES, Alias, FamilyName, family_name
 
-Family = Literal["feedforward", "xgboost", "logistic"]
-Alias = Literal["Production", "B", "shadow1", "shadow2"]
-
-FAMILIES = cast(tuple[Family, ...], policies.FAMILY_NAMES)
-ALIASES = cast(tuple[Alias, ...], policies.ALIASES)
 MAX_EPOCHS = 200
 
 
@@ -31,7 +26,7 @@ class ModelConfig:
     """One named set of hyperparameters for one family (§7.2)."""
 
     config_id: str
-    family: Family
+    family: FamilyName
     params: Mapping[str, Any]  # read-only by convention; a plain dict stays picklable
 
     def __post_init__(self) -> None:
@@ -61,7 +56,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "flag": (lambda v: isinstance(v, bool), "true or false"),
 }
 
-REQUIRED_PARAMS: dict[Family, dict[str, str]] = {
+REQUIRED_PARAMS: dict[FamilyName, dict[str, str]] = {
     "feedforward": {
         "hidden": "sizes",
         "dropout": "dropout",
@@ -86,7 +81,7 @@ REQUIRED_PARAMS: dict[Family, dict[str, str]] = {
     "logistic": {"l2_lambda": "nonnegative", "use_class_weights": "flag"},
 }
 # Lower epoch caps keep tests and smoke runs short; the spec's cap of 200 is the default.
-OPTIONAL_PARAMS: dict[Family, dict[str, str]] = {
+OPTIONAL_PARAMS: dict[FamilyName, dict[str, str]] = {
     "feedforward": {"max_epochs": "epochs"},
     "xgboost": {},
     "logistic": {},
@@ -98,7 +93,7 @@ class ModelConfigs:
     """The contents of `configs/model_configs.json`: every config and the starting assignment."""
 
     configs: Mapping[str, ModelConfig]
-    bootstrap_assignment: Mapping[Family, Mapping[Alias, str]]
+    bootstrap_assignment: Mapping[FamilyName, Mapping[Alias, str]]
 
     def get(self, config_id: str) -> ModelConfig:
         """The config named `config_id`; an unknown id fails with its name."""
@@ -107,17 +102,16 @@ class ModelConfigs:
         except KeyError:
             raise ModelConfigError(f"unknown config_id {config_id!r}") from None
 
-    def bootstrap_config(self, family: Family, alias: Alias) -> ModelConfig:
+    def bootstrap_config(self, family: FamilyName, alias: Alias) -> ModelConfig:
         """The config an alias starts with before any promotion (§7.2)."""
         return self.get(self.bootstrap_assignment[family][alias])
 
 
 def parse_config(config_id: str, entry: Mapping[str, Any]) -> ModelConfig:
     """Validate one config entry: its family, every required hyperparameter, no unknown key."""
-    family = entry.get("family")
-    if family not in FAMILIES:
-        raise ModelConfigError(f"config {config_id!r}: family must be one of {FAMILIES}")
-    family = cast(Family, family)
+    family = family_name(entry.get("family"))
+    if family is None:
+        raise ModelConfigError(f"config {config_id!r}: family must be one of {FAMILY_NAMES}")
     params = {key: value for key, value in entry.items() if key != "family"}
     kinds = REQUIRED_PARAMS[family] | OPTIONAL_PARAMS[family]
     missing = sorted(set(REQUIRED_PARAMS[family]) - set(params))
@@ -146,10 +140,12 @@ def parse_configs(document: Mapping[str, Any]) -> ModelConfigs:
     configs = {config_id: parse_config(config_id, entry) for config_id, entry in entries.items()}
 
     table = document.get("bootstrap_assignment")
-    if not isinstance(table, Mapping) or sorted(table) != sorted(FAMILIES):
-        raise ModelConfigError(f"'bootstrap_assignment' must have exactly the families {FAMILIES}")
-    assignment: dict[Family, dict[Alias, str]] = {}
-    for family in FAMILIES:
+    if not isinstance(table, Mapping) or sorted(table) != sorted(FAMILY_NAMES):
+        raise ModelConfigError(
+            f"'bootstrap_assignment' must have exactly the families {FAMILY_NAMES}"
+        )
+    assignment: dict[FamilyName, dict[Alias, str]] = {}
+    for family in FAMILY_NAMES:
         row = table[family]
         if not isinstance(row, Mapping) or sorted(row) != sorted(ALIASES):
             raise ModelConfigError(f"bootstrap_assignment[{family!r}] must name {ALIASES}")

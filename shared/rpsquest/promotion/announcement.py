@@ -9,14 +9,15 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from rpsquest import events
+from rpsquest.manifest import Manifest
 from rpsquest.promotion.outcomes import FamilyOutcome
 
 FUNCTION = "promote"
 
 
 def promoted_data(
-    previous: Mapping[str, Any] | None,
-    manifest: Mapping[str, Any] | None,
+    previous: Manifest | None,
+    manifest: Manifest | None,
     changed: list[FamilyOutcome],
     repaired: bool,
 ) -> dict[str, Any] | None:
@@ -24,11 +25,11 @@ def promoted_data(
     if manifest is None or manifest == previous:
         return None
     return {
-        "manifest_version": manifest["manifest_version"],
-        "previous_manifest_version": previous["manifest_version"] if previous else None,
+        "manifest_version": manifest.manifest_version,
+        "previous_manifest_version": previous.manifest_version if previous else None,
         "reason": _reason(changed, repaired),
         "changes": _changes(previous, manifest),
-        "ledger_ids": manifest.get("ledger_ids", []),
+        "ledger_ids": list(manifest.ledger_ids),
     }
 
 
@@ -51,17 +52,19 @@ def _reason(changed: list[FamilyOutcome], repaired: bool) -> str:
     return "refresh" if changed else "repair" if repaired else "refresh"
 
 
-def _changes(previous: Mapping[str, Any] | None, manifest: Mapping[str, Any]) -> list[dict]:
-    before = (previous or {}).get("models", {})
-    return [
-        {
-            "family": family,
-            "alias": alias,
-            "from_version": before.get(family, {}).get(alias, {}).get("version"),
-            "to_version": entry["version"],
-            "config_id": entry["config_id"],
-        }
-        for family, aliases in manifest["models"].items()
-        for alias, entry in aliases.items()
-        if before.get(family, {}).get(alias) != entry
-    ]
+def _changes(previous: Manifest | None, manifest: Manifest) -> list[dict[str, Any]]:
+    changes = []
+    for family, aliases in manifest.models.items():
+        for alias, entry in aliases.items():
+            before = previous.entry(family, alias) if previous else None
+            if before != entry:
+                changes.append(
+                    {
+                        "family": family,
+                        "alias": alias,
+                        "from_version": before.version if before else None,
+                        "to_version": entry.version,
+                        "config_id": entry.config_id,
+                    }
+                )
+    return changes

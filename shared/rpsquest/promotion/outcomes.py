@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from rpsquest import metrics
 from rpsquest.config import Settings
 from rpsquest.errors import NotFound
-from rpsquest.game.policies import ALIASES
+from rpsquest.game.policies import ALIASES, Alias
 from rpsquest.models import ModelConfigs
 from rpsquest.promotion.rule import SWAP, judge, ranked_challengers, reorder
 from rpsquest.store.evidence import game_evidence, shared_accuracy
@@ -35,8 +35,8 @@ class FamilyOutcome:
     decision: str
     reorder_applied: bool
     inputs: dict[str, Any]
-    before: dict[str, int]
-    targets: dict[str, Target]
+    before: dict[Alias, int]
+    targets: dict[Alias, Target]
     reason: str
     changed: bool
 

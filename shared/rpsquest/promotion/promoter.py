@@ -18,6 +18,7 @@ from rpsquest import events, metrics
 from rpsquest.api import PromoteRequest
 from rpsquest.errors import Busy, NotFound, Unavailable
 from rpsquest.game.policies import FAMILY_NAMES
+from rpsquest.manifest import read_manifest
 from rpsquest.pipeline import PipelineFunction
 from rpsquest.promotion import rollout
 from rpsquest.promotion.announcement import promoted_data, promoted_event
@@ -74,7 +75,7 @@ class Promoter(PipelineFunction):
         if not acquire_lease(self.database, LEASE, holder, LEASE_SECONDS):
             raise Busy("Another promotion evaluation is running; retry later.")
         try:
-            previous = self.store.read_manifest()
+            previous = read_manifest(self.store)
             repaired = self._roll_forward()
             with read_connection(self.database) as connection:
                 outcomes = judge(connection)
@@ -84,7 +85,7 @@ class Promoter(PipelineFunction):
                 rollout.apply(self.settings, self.database, self.store, ledger_ids)
         finally:
             release_lease(self.database, LEASE, holder)
-        return promoted_data(previous, self.store.read_manifest(), changed, repaired)
+        return promoted_data(previous, read_manifest(self.store), changed, repaired)
 
     def _roll_forward(self) -> bool:
         """Finish evaluations a crash left pending; True when there were any."""

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from rpsquest import metrics
 from rpsquest.config import Settings
+from rpsquest.manifest import read_manifest
 from rpsquest.modelstore import ModelStore
 from rpsquest.promotion.outcomes import FamilyOutcome
 from rpsquest.store.database import read_connection, write_transaction
@@ -40,7 +41,7 @@ def record(
     pending = []
     with write_transaction(database) as connection:
         for outcome in outcomes:
-            intended = {}
+            intended: dict[str, dict[str, Any]] = {}  # the ledger row's JSON
             for alias, target in outcome.targets.items():
                 assignment_id = target.assignment_id
                 if assignment_id is None:
@@ -67,7 +68,7 @@ def record(
                 pending=outcome.changed,
                 inputs=outcome.inputs | {"intended": intended},
                 before=outcome.before,
-                after={a: t["version"] for a, t in intended.items()},
+                after={a: t.version for a, t in outcome.targets.items()},
                 reason=outcome.reason,
                 trigger_type=trigger_type,
                 trigger_event_id=trigger_event_id,
@@ -116,7 +117,7 @@ def apply(
         for family, aliases in table.items()
         for alias, entry in aliases.items()
     ]
-    registry.publish(settings, store, rows, store.read_manifest(), ledger_ids=ledger_ids)
+    registry.publish(settings, store, rows, read_manifest(store), ledger_ids=ledger_ids)
     now = utc_now()
     with write_transaction(database) as connection:
         for family, aliases in intended.items():

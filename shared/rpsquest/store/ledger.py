@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, insert, select, update
 
+from rpsquest.game.policies import Alias
 from rpsquest.store.schema import promotion_ledger
 
 _JSON_COLUMNS = ("inputs", "before", "after")
@@ -30,8 +31,8 @@ def add_entry(
     reorder_applied: bool,
     pending: bool,
     inputs: Mapping[str, Any],
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
+    before: Mapping[Alias, int],
+    after: Mapping[Alias, int],
     reason: str,
     trigger_type: str,
     trigger_event_id: str | None,

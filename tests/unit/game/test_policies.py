@@ -1,6 +1,15 @@
+from typing import get_args
+
 import pytest
 
-from rpsquest.game.policies import ev_move, expected_values
+from rpsquest.game.policies import (
+    ALIASES,
+    FAMILY_NAMES,
+    FamilyName,
+    ev_move,
+    expected_values,
+    family_name,
+)
 from rpsquest.game.rules import RoundPoints
 
 ROUND_4 = RoundPoints(1.5, 2.0, 1.0)
@@ -33,3 +42,13 @@ def test_equal_values_break_ties_in_canonical_order():
 def test_easy_mode_mostly_plays_the_worst_move(draw, move):
     # EVs: paper 0.8015 > rock -0.2975 > scissors -0.4490
     assert ev_move((0.5, 0.3, 0.2), ROUND_4, 2.5, 2.4, easy_draw=draw) == move
+
+
+def test_the_family_type_names_exactly_the_catalogued_families():
+    assert get_args(FamilyName) == FAMILY_NAMES
+    assert ALIASES == ("Production", "B", "shadow1", "shadow2")
+
+
+@pytest.mark.parametrize(("value", "name"), [("xgboost", "xgboost"), ("legacy", None), ([], None)])
+def test_family_name_finds_only_catalogued_families(value, name):
+    assert family_name(value) == name

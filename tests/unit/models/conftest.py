@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from rpsquest.models import FAMILIES, ModelConfig, parse_config
+from rpsquest.game.policies import FAMILY_NAMES
+from rpsquest.models import ModelConfig, parse_config
 
 # Test-only hyperparameters: small enough that each family trains in well under a second.
 FAST_PARAMS = {
@@ -84,5 +85,5 @@ def noise() -> Split:
 def fast_configs() -> dict[str, ModelConfig]:
     return {
         family: parse_config(f"test_{family}", {"family": family, **FAST_PARAMS[family]})
-        for family in FAMILIES
+        for family in FAMILY_NAMES
     }

@@ -6,9 +6,8 @@ import numpy as np
 import onnx
 import pytest
 
+from rpsquest.game.policies import ALIASES, FAMILY_NAMES
 from rpsquest.models import (
-    ALIASES,
-    FAMILIES,
     ModelConfigError,
     load_configs,
     parse_config,
@@ -86,7 +85,8 @@ def test_repo_configs_start_from_the_spec_assignment():
     configs = load_configs(CONFIG_FILE)
 
     table = {
-        family: [configs.bootstrap_assignment[family][a] for a in ALIASES] for family in FAMILIES
+        family: [configs.bootstrap_assignment[family][a] for a in ALIASES]
+        for family in FAMILY_NAMES
     }
     assert table == {
         "feedforward": ["ffnn_c04", "ffnn_c02", "ffnn_c05", "ffnn_c06"],
@@ -162,7 +162,7 @@ def test_load_configs_names_an_unreadable_file(tmp_path):
         load_configs(path)
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=FAMILY_NAMES)
 def trained(request, synthetic, fast_configs):
     config = fast_configs[request.param]
     s = synthetic
