@@ -14,7 +14,7 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
-from rpsquest.manifests import render_text
+from rpsquest.kustomize import render_text
 
 REPO = Path(__file__).resolve().parents[1]
 KNATIVE = REPO / "knative"

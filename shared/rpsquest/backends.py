@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rpsquest.manifests import container
+from rpsquest.kustomize import container
 from rpsquest.processes import LOOPBACK, Server, spawn
 
 _POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

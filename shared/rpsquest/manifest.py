@@ -1,7 +1,6 @@
 """The serving manifest (SPEC §8.2): which artifact each family's aliases serve. Promote builds
 it, play and promote read it, and both go through `Manifest`. Only the standard library, the
-family catalogue and the model store's interface: no MLflow, onnxruntime or numpy. (The
-Kubernetes manifests are another thing: `rpsquest.manifests`.)"""
+family catalogue and the model store's interface: no MLflow, onnxruntime or numpy."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 database of its own on the machine's server), an S3 server (SeaweedFS standing in for MinIO),
 a real `mlflow server`, and every function from its staged image with the environment its ksvc
 gets, derived from the rendered k3s overlay with the Secrets resolved from a local, generated
-secrets file (rpsquest.manifests).
+secrets file (rpsquest.kustomize).
 
 Only the in-cluster host names change: `<name>.rps-quest.svc.cluster.local[:port]` and the
 public `<ksvc>.rps-quest.example.com` become `127.0.0.1:<local port>`.
@@ -29,7 +29,7 @@ from rpsquest.backends import (
     start_s3,
 )
 from rpsquest.images import FUNCTIONS, StagedFunction, stage
-from rpsquest.manifests import (
+from rpsquest.kustomize import (
     OVERLAY,
     SECRETS_EXAMPLE,
     SINK_ENV,

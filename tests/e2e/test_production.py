@@ -21,7 +21,7 @@ from rpsquest.backends import drop_database
 from rpsquest.client import Client
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.images import FUNCTIONS
-from rpsquest.manifests import (
+from rpsquest.kustomize import (
     KNATIVE_RUNTIME_ENV,
     OVERLAY,
     SINK_ENV,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rpsquest.manifests import kubectl
+from rpsquest.kustomize import kubectl
 from tests.manifests import (
     KNATIVE,
     KSVC,
