@@ -53,7 +53,7 @@ def _promotions(request: Request) -> tuple[dict, int]:
 def _aliases(_request: Request) -> tuple[dict, int]:
     manifest = promoter().store.read_manifest()
     with read_connection(promoter().database) as connection:
-        return alias_table(connection, manifest and manifest["manifest_version"]), 200
+        return alias_table(connection, manifest["manifest_version"] if manifest else None), 200
 
 
 def _dead_letter(request: Request) -> Response:

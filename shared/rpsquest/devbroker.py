@@ -33,6 +33,7 @@ from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
 from croniter import croniter
 from flask import Flask, Response, request
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
@@ -401,7 +402,7 @@ def parse_topology(documents: Iterable[Mapping[str, Any]], broker: str = BROKER)
     """The Broker named `broker`, its Triggers and the PingSources that feed it."""
     found: dict[tuple[str, str], Mapping[str, Any]] = {}
     for document in documents:
-        api, kind = str(document.get("apiVersion", "")), document.get("kind")
+        api, kind = str(document.get("apiVersion", "")), str(document.get("kind", ""))
         if (api, kind) not in {
             ("eventing.knative.dev/v1", "Broker"),
             ("eventing.knative.dev/v1", "Trigger"),
@@ -476,7 +477,7 @@ def resolve(destination: Destination, subscribers: Mapping[str, str], where: str
         return str(destination.uri)
     if destination.kind != "Service":
         raise ManifestError(f"{where}: the dev broker only delivers to Knative Services.")
-    if destination.name not in subscribers:
+    if destination.name is None or destination.name not in subscribers:
         raise ManifestError(
             f"{where}: no local address for Service {destination.name};"
             f" pass --subscriber {destination.name}=http://127.0.0.1:PORT/."
@@ -525,7 +526,7 @@ def _is_json(content_type: str | None) -> bool:
     return content_type is None or "json" in content_type
 
 
-def parse_event(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+def parse_event(headers: Mapping[str, str] | Headers, body: bytes) -> CloudEvent:
     """A binary or structured CloudEvent whose data is kept as the bytes it carried."""
     event = from_http(dict(headers), body, data_unmarshaller=lambda data: data)
     data = event.data
@@ -816,7 +817,7 @@ def create_app(broker: DevBroker, pings: bool = False) -> Flask:
     def _http_error(error: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.code or 0, "bad_request")
         return web.json_response(
-            {"error": {"code": code, "message": error.description}}, error.code
+            {"error": {"code": code, "message": error.description}}, error.code or 400
         )
 
     @app.post("/")

@@ -330,7 +330,7 @@ def _serving_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     probe = [float(p) for p in probe]
     if len(probe) != len(CLASS_NAMES):
         raise ValueError(f"probe must have 3 values, got {probe}")
-    entry = {
+    entry: dict[str, Any] = {
         "version": int(row["version"]),
         "config_id": str(row["config_id"]),
         "assignment_id": int(row["assignment_id"]),

@@ -106,7 +106,7 @@ class ModelConfigs:
     """The contents of `configs/model_configs.json`: every config and the starting assignment."""
 
     configs: Mapping[str, ModelConfig]
-    bootstrap_assignment: Mapping[Family, Mapping[Alias, str]]
+    bootstrap_assignment: Mapping[str, Mapping[str, str]]
 
     def get(self, config_id: str) -> ModelConfig:
         """The config named `config_id`; an unknown id fails with its name."""
@@ -115,7 +115,7 @@ class ModelConfigs:
         except KeyError:
             raise ModelConfigError(f"unknown config_id {config_id!r}") from None
 
-    def bootstrap_config(self, family: Family, alias: Alias) -> ModelConfig:
+    def bootstrap_config(self, family: str, alias: str) -> ModelConfig:
         """The config an alias starts with before any promotion (§7.2)."""
         return self.get(self.bootstrap_assignment[family][alias])
 
@@ -156,7 +156,7 @@ def parse_configs(document: Mapping[str, Any]) -> ModelConfigs:
     table = document.get("bootstrap_assignment")
     if not isinstance(table, Mapping) or sorted(table) != sorted(FAMILIES):
         raise ModelConfigError(f"'bootstrap_assignment' must have exactly the families {FAMILIES}")
-    assignment: dict[Family, dict[Alias, str]] = {}
+    assignment: dict[str, dict[str, str]] = {}
     for family in FAMILIES:
         row = table[family]
         if not isinstance(row, Mapping) or sorted(row) != sorted(ALIASES):

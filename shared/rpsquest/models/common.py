@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.features import N_FEATURES
@@ -70,7 +71,7 @@ class TrainedModel(Protocol):
         ...
 
 
-def as_features(X: np.ndarray) -> np.ndarray:
+def as_features(X: npt.ArrayLike) -> np.ndarray:
     """Float32, C-ordered [n, 50]: the one input layout every family and ONNX accept."""
     array = np.ascontiguousarray(X, dtype=np.float32)
     if array.ndim != 2 or array.shape[1] != N_FEATURES:

@@ -180,7 +180,7 @@ class Promoter(PipelineFunction):
         """First evaluation ever: the §7.2 starting table, once every lineage has a model."""
         targets = {}
         for alias in ALIASES:
-            config_id = self.configs.bootstrap_config(family, alias).config_id  # type: ignore[arg-type]
+            config_id = self.configs.bootstrap_config(family, alias).config_id
             row = newest.get((family, config_id))
             if row is None:
                 return None
