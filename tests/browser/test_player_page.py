@@ -16,8 +16,6 @@ from tests.conftest import REPO
 from tests.integration.conftest import free_port, stored
 from tests.training_fixture import project_env, publish_copy
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
 SCREENSHOT = REPO / "test-output" / "browser" / "finished-game.png"
 ADMIN_TOKEN = "browser-admin-token"
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}

@@ -28,8 +28,6 @@ from tests.e2e.conftest import publish, serving
 from tests.integration.conftest import free_port
 from tests.prometheus import PrometheusApi
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
 SCRAPE_SECONDS = 5  # observability/prometheus.yml
 PANELS = [
     panel

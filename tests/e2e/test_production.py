@@ -44,7 +44,7 @@ from tests.seaweedfs import free_weed_ports
 from tests.training_fixture import SMALLER
 
 # Each test trains models on two cores; on a busy machine that is minutes, not seconds.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
 
 ALIASES = ("Production", "B", "shadow1", "shadow2")
 # Container basics every image has (PATH, HOME from the image's user) are not the ksvc's, nor

@@ -33,8 +33,6 @@ from tests.conftest import REPO
 from tests.conftest import wait_for as poll  # FakeService.wait_for is another thing
 from tests.integration.conftest import free_port
 
-pytestmark = pytest.mark.integration
-
 Answer = tuple[int, dict[str, str], bytes]
 OK: Answer = (200, {}, b"")
 

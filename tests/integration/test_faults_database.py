@@ -33,7 +33,7 @@ from tests.conftest import fresh_database, wait_for
 from tests.faults import StopMode, ThrowawayPostgres, worker_pids
 from tests.integration.conftest import Launcher
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 CLIENTS = 8
 OUTAGE_SECONDS = 3.0

@@ -15,8 +15,6 @@ from rpsquest.game.legacy import simulated_player_move
 from rpsquest.game.rules import PlayedRound, RoundPoints
 from tests.integration.conftest import ADMIN_TOKEN
 
-pytestmark = pytest.mark.integration
-
 
 def new_game(start_game, **fields):
     response = requests.post(start_game.url, json={"policy": "brian", **fields}, timeout=10)

@@ -40,8 +40,6 @@ from tests.integration.conftest import Launcher, free_port, servers, stored
 from tests.seaweedfs import BUCKET, S3Server, copy_published, running_s3
 from tests.training_fixture import project_env, publish_copy, smaller_configs_file
 
-pytestmark = pytest.mark.integration
-
 FUNCTIONS = ("start_game", "play", "train", "promote")
 DEPENDENCIES = ("database", "store", "mlflow")
 ALIASES = {"Production", "B", "shadow1", "shadow2"}

@@ -18,7 +18,7 @@ from tests.conftest import REPO
 from tests.integration.conftest import launch_platform, models_of, play_rounds, stored
 from tests.training_fixture import project_env, project_settings, publish_copy, swapped
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

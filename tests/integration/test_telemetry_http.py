@@ -18,8 +18,6 @@ from rpsquest.store.schema import games
 from tests.conftest import REPO
 from tests.integration.conftest import ADMIN_TOKEN, free_port, servers
 
-pytestmark = pytest.mark.integration
-
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CONFIGS = str(REPO / "configs" / "model_configs.json")  # train reads them when it starts work
 

@@ -162,7 +162,14 @@ def test_load_configs_names_an_unreadable_file(tmp_path):
         load_configs(path)
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+# Training feedforward and xgboost takes seconds: they stay out of the fast loop.
+@pytest.fixture(
+    scope="module",
+    params=[
+        family if family == "logistic" else pytest.param(family, marks=pytest.mark.slow)
+        for family in FAMILIES
+    ],
+)
 def trained(request, synthetic, fast_configs):
     config = fast_configs[request.param]
     s = synthetic
