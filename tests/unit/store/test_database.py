@@ -4,8 +4,14 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from rpsquest.store.database import SCHEMA_HEAD, migrate, open_engine, write_transaction
-from rpsquest.store.schema import rounds
+from rpsquest.store.database import (
+    SCHEMA_HEAD,
+    VERSION_TABLE,
+    migrate,
+    open_engine,
+    write_transaction,
+)
+from rpsquest.store.schema import metadata, rounds
 
 
 def test_migrations_create_every_table_once(database_url):
@@ -110,6 +116,18 @@ def test_upgrading_keeps_every_stored_game(database_url):
         version = connection.execute(text("SELECT version_num FROM schema_version")).scalar()
     engine.dispose()
     assert (ids, version) == (["old"], SCHEMA_HEAD)
+
+
+def test_the_migrated_database_is_what_schema_py_describes(database):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    options = {"version_table": VERSION_TABLE, "compare_server_default": True}
+    with database.connect() as connection:
+        context = MigrationContext.configure(connection, opts=options)
+        differences = compare_metadata(context, metadata)
+
+    assert differences == []  # tables, columns, types, nullability, defaults, keys, indexes
 
 
 def test_the_schema_head_constant_is_alembics_head():
