@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine
@@ -26,18 +24,6 @@ TIER_MARKERS = {
 GAME_1 = "00000000-0000-0000-0000-000000000001"
 GAME_2 = "00000000-0000-0000-0000-000000000002"
 GAME_3 = "00000000-0000-0000-0000-000000000003"
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
-    """Poll `condition` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker

@@ -37,9 +37,9 @@ from rpsquest.production import Production, ProductionPorts
 from rpsquest.registry import REGISTERED_MODELS
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import games, promotion_ledger, rounds
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO
 from tests.e2e.conftest import BLIND, publish
-from tests.integration.conftest import free_port
+from tests.helpers import free_port, wait_for
 from tests.seaweedfs import free_weed_ports
 from tests.training_fixture import SMALLER
 

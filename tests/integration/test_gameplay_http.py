@@ -13,25 +13,8 @@ from cloudevents.conversion import to_binary
 from rpsquest.events import TRAINING_REQUESTED, new_event
 from rpsquest.game.legacy import simulated_player_move
 from rpsquest.game.rules import PlayedRound, RoundPoints
+from tests.helpers import assert_error, move, new_game
 from tests.integration.conftest import ADMIN_TOKEN
-
-
-def new_game(start_game, **fields):
-    response = requests.post(start_game.url, json={"policy": "brian", **fields}, timeout=10)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def move(play, game, move="rock", **fields):
-    body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": move, **fields}
-    return requests.post(play.url, json=body, timeout=30)
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/json"
-    assert response.json()["error"]["code"] == code
-    assert response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("policy", ["brian", "hal"])

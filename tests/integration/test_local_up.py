@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from rpsquest.local import PORTS, PROMETHEUS_PORT
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO
+from tests.helpers import wait_for
 from tests.prometheus import PrometheusApi
 from tests.training_fixture import project_env, publish_copy, smaller_configs_file
 
