@@ -63,6 +63,11 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check shared functions tests bench dashboards
 	$(VENV)/bin/ruff format --check shared functions tests bench dashboards
 
+## The inner loop and CI's first step: lint, formatting, types, the fast unit tests (no PostgreSQL)
+check: lint
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q tests/unit -m "not slow and not postgres"
+
 ## Remove local state (var/) and the virtualenv
 clean:
 	rm -rf var $(VENV)
@@ -133,4 +138,4 @@ requirements: $(INSTALLED)
 	    --custom-compile-command 'make requirements' -o functions/$$f/requirements.txt || exit; \
 	done
 
-.PHONY: help install system up test train eval bench lint clean deploy undeploy images requirements
+.PHONY: help install system up test train eval bench lint check clean deploy undeploy images requirements

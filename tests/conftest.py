@@ -1,36 +1,38 @@
-"""Shared fixtures: an isolated environment and settings per test."""
+"""Shared fixtures: an isolated environment and settings per test; each tier's markers."""
 
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine
 
 from rpsquest.config import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+# A tier's markers follow from its folder, so a new test file cannot forget them.
+TIER_MARKERS = {
+    "integration": ("integration",),
+    "e2e": ("e2e", "slow"),
+    "browser": ("browser", "integration"),  # the page is driven against real servers
+}
 GAME_1 = "00000000-0000-0000-0000-000000000001"
 GAME_2 = "00000000-0000-0000-0000-000000000002"
 GAME_3 = "00000000-0000-0000-0000-000000000003"
-T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
-    """Poll `condition` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of tests/<tier>/ with that tier's markers."""
+    for item in items:
+        if item.path.is_relative_to(TESTS):  # the command line may name files elsewhere
+            for marker in TIER_MARKERS.get(item.path.relative_to(TESTS).parts[0], ()):
+                item.add_marker(marker)
 
 
 @pytest.fixture(autouse=True)

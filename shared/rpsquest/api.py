@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 from rpsquest.errors import (
     InvalidDifficulty,
@@ -81,11 +81,11 @@ class StartGameRequest:
             raise ValidationError("'source' must be 'human' or 'telemetry'.")
         return cls(
             policy=policy,
-            difficulty=difficulty,
+            difficulty=cast(Difficulty, difficulty),  # one of its values, checked above
             player_name=_player_name(_optional(body, "player_name", str, "a string")),
             session_id=session_id,
             is_test=_optional(body, "is_test", bool, "a boolean") or False,
-            source=source,
+            source=cast(Source, source),  # one of its values, checked above
         )
 
 

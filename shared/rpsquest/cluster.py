@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 
@@ -53,7 +53,7 @@ def api_client(kubeconfig: str | None) -> client.ApiClient:
 
 def _list(api: client.ApiClient, group: tuple[str, str], namespace: str, plural: str) -> list:
     objects = client.CustomObjectsApi(api).list_namespaced_custom_object(*group, namespace, plural)
-    return objects.get("items", [])
+    return cast(dict[str, Any], objects).get("items", [])  # the client types it as `object`
 
 
 def _get(api: client.ApiClient, group: tuple[str, str], namespace: str, plural: str, name: str):

@@ -48,11 +48,11 @@ def round_features(
     lagged = [history[-k] if len(history) >= k else None for k in _LAGS]
     vector: list[float] = []
     for r in lagged:
-        vector += _one_hot(r and r.user_move, MOVES)
+        vector += _one_hot(r.user_move if r else None, MOVES)
     for r in lagged:
-        vector += _one_hot(r and r.bot_move, MOVES)
+        vector += _one_hot(r.bot_move if r else None, MOVES)
     for r in lagged:
-        vector += _one_hot(r and r.result, _RESULTS)
+        vector += _one_hot(r.result if r else None, _RESULTS)
     vector += [points[m] for m in MOVES]
     for r in lagged:
         vector += [(r.points if r else points)[m] for m in MOVES]

@@ -170,7 +170,9 @@ class Gameplay:
             source=request.source,
             is_test=request.is_test,
             alias=alias,
-            assignment_id=self.models.assignment_id(family.name, alias) if family else None,
+            assignment_id=(
+                self.models.assignment_id(family.name, alias) if family and alias else None
+            ),
             gambit=gambit.name,
             gambit_moves=",".join(gambit_moves(gambit, game_id)),
         )

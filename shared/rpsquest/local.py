@@ -58,9 +58,16 @@ class Stack(Protocol):
     listen, the admin bearer, and the lines `up` prints."""
 
     servers: list[Server]
-    promote_url: str
-    sink_url: str
-    admin_token: str | None
+
+    # Read-only, so that a profile may compute them as properties.
+    @property
+    def promote_url(self) -> str: ...
+
+    @property
+    def sink_url(self) -> str: ...
+
+    @property
+    def admin_token(self) -> str | None: ...
 
     def start(self) -> None: ...
 

@@ -13,10 +13,9 @@ from sqlalchemy import create_engine, select
 from rpsquest.game.rules import MOVES
 from rpsquest.store.schema import games
 from tests.conftest import REPO
-from tests.integration.conftest import free_port, stored
+from tests.helpers import free_port
+from tests.integration.conftest import stored
 from tests.training_fixture import project_env, publish_copy
-
-pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 SCREENSHOT = REPO / "test-output" / "browser" / "finished-game.png"
 ADMIN_TOKEN = "browser-admin-token"

@@ -14,7 +14,8 @@ from cloudevents.conversion import to_binary
 
 from rpsquest.local import Server, start_broker, wait_healthy
 from tests.conftest import REPO
-from tests.integration.conftest import free_port, launch
+from tests.helpers import free_port
+from tests.integration.conftest import launch
 from tests.training_fixture import SMALLER
 
 __all__ = ["launch"]

@@ -23,12 +23,10 @@ from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import ML_POLICIES
 from rpsquest.local import LOOPBACK, PORTS, Server, start_prometheus
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO
 from tests.e2e.conftest import publish, serving
-from tests.integration.conftest import free_port
+from tests.helpers import free_port, wait_for
 from tests.prometheus import PrometheusApi
-
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SCRAPE_SECONDS = 5  # observability/prometheus.yml
 PANELS = [

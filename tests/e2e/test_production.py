@@ -37,14 +37,14 @@ from rpsquest.production import Production, ProductionPorts
 from rpsquest.registry import REGISTERED_MODELS
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import games, promotion_ledger, rounds
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO
 from tests.e2e.conftest import BLIND, publish
-from tests.integration.conftest import free_port
+from tests.helpers import free_port, wait_for
 from tests.seaweedfs import free_weed_ports
 from tests.training_fixture import SMALLER
 
 # Each test trains models on two cores; on a busy machine that is minutes, not seconds.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
 
 ALIASES = ("Production", "B", "shadow1", "shadow2")
 # Container basics every image has (PATH, HOME from the image's user) are not the ksvc's, nor

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import requests
 
 from rpsquest.client import Client
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
-from tests.conftest import wait_for
 from tests.e2e.conftest import publish, serving
-
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+from tests.helpers import wait_for
 
 
 def test_the_whole_loop_promotes_a_better_b_end_to_end(platform):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,16 +19,11 @@ from rpsquest.processes import stop_all
 from rpsquest.production import default_image_cache, start_staged
 from rpsquest.store.schema import games, predictions, rounds
 from tests.conftest import BACKENDS, REPO, fresh_database
+from tests.helpers import free_port, move, new_game
 from tests.training_fixture import project_env
 
 ADMIN_TOKEN = "integration-admin-token"
 Launcher = Callable[..., Server]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 Images = Callable[[str], StagedFunction]
@@ -117,9 +111,8 @@ def launch_platform(launch, project, **env):
 
 
 def play_rounds(start_game, play, n, policy="brian"):
-    game = requests.post(start_game.url, json={"policy": policy}, timeout=10).json()
-    body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": "rock"}
-    replies = [requests.post(play.url, json=body, timeout=30) for _ in range(n)]
+    game = new_game(start_game, policy=policy)
+    replies = [move(play, game) for _ in range(n)]
     assert all(r.status_code == 200 for r in replies), replies[-1].text
     return game["game_id"], [r.json() for r in replies]
 

@@ -30,10 +30,8 @@ from rpsquest.events import (
 )
 from rpsquest.local import Server, wait_healthy
 from tests.conftest import REPO
-from tests.conftest import wait_for as poll  # FakeService.wait_for is another thing
-from tests.integration.conftest import free_port
-
-pytestmark = pytest.mark.integration
+from tests.helpers import free_port
+from tests.helpers import wait_for as poll  # FakeService.wait_for is another thing
 
 Answer = tuple[int, dict[str, str], bytes]
 OK: Answer = (200, {}, b"")

@@ -29,11 +29,12 @@ from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import MOVES, match_winner, tenths
 from rpsquest.local import Server
 from rpsquest.store.schema import games, rounds
-from tests.conftest import fresh_database, wait_for
+from tests.conftest import fresh_database
 from tests.faults import StopMode, ThrowawayPostgres, worker_pids
+from tests.helpers import wait_for
 from tests.integration.conftest import Launcher
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 CLIENTS = 8
 OUTAGE_SECONDS = 3.0

@@ -13,27 +13,8 @@ from cloudevents.conversion import to_binary
 from rpsquest.events import TRAINING_REQUESTED, new_event
 from rpsquest.game.legacy import simulated_player_move
 from rpsquest.game.rules import PlayedRound, RoundPoints
+from tests.helpers import assert_error, move, new_game
 from tests.integration.conftest import ADMIN_TOKEN
-
-pytestmark = pytest.mark.integration
-
-
-def new_game(start_game, **fields):
-    response = requests.post(start_game.url, json={"policy": "brian", **fields}, timeout=10)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def move(play, game, move="rock", **fields):
-    body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": move, **fields}
-    return requests.post(play.url, json=body, timeout=30)
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/json"
-    assert response.json()["error"]["code"] == code
-    assert response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("policy", ["brian", "hal"])
@@ -126,24 +107,40 @@ def test_start_game_accepts_telemetry_only_from_the_admin(platform):
     assert right.status_code == 201
 
 
-def test_play_rejects_bad_input_with_a_clear_4xx(platform):
+@pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ({"move": "lizard"}, 400, "invalid_move"),
+        ({"round": True}, 400, "validation_error"),
+        ({"round": 0}, 400, "validation_error"),
+        ({"game_id": "g" * 65}, 400, "validation_error"),
+        ({"game_id": "missing"}, 404, "game_not_found"),
+        ({"game_token": "stolen"}, 403, "bad_token"),
+        ({"round": 2}, 409, "round_conflict"),
+    ],
+)
+def test_play_rejects_a_bad_move_with_a_clear_4xx_and_plays_on(platform, fields, status, code):
     start_game, play = platform.start_game, platform.play
     game = new_game(start_game)
-    cases = [
-        (move(play, game, "lizard"), 400, "invalid_move"),
-        (move(play, game, round=True), 400, "validation_error"),
-        (move(play, game, round=0), 400, "validation_error"),
-        (move(play, game, game_id="g" * 65), 400, "validation_error"),
-        (move(play, {**game, "game_id": "missing"}), 404, "game_not_found"),
-        (move(play, {**game, "game_token": "stolen"}), 403, "bad_token"),
-        (move(play, game, round=2), 409, "round_conflict"),
-        (requests.get(play.url + "play", timeout=10), 405, "method_not_allowed"),
-        (requests.post(play.url + "nowhere", json={}, timeout=10), 404, "not_found"),
-        (requests.get(play.url + "metrics", timeout=10), 401, "unauthorized"),
-    ]
-    for response, status, code in cases:
-        assert_error(response, status, code)
+
+    response = move(play, game, **fields)
+
+    assert_error(response, status, code)
     assert move(play, game, "PAPER", round=1).json()["user_move"] == "paper"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("GET", "play", None, 405, "method_not_allowed"),
+        ("POST", "nowhere", {}, 404, "not_found"),
+        ("GET", "metrics", None, 401, "unauthorized"),
+    ],
+)
+def test_play_answers_other_routes_with_a_clear_4xx(platform, method, path, body, status, code):
+    response = requests.request(method, platform.play.url + path, json=body, timeout=10)
+
+    assert_error(response, status, code)
 
 
 def test_an_oversized_body_is_refused_before_and_while_reading(platform):

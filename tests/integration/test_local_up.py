@@ -17,11 +17,12 @@ import pytest
 import requests
 
 from rpsquest.local import PORTS, PROMETHEUS_PORT
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO
+from tests.helpers import wait_for
 from tests.prometheus import PrometheusApi
 from tests.training_fixture import project_env, publish_copy, smaller_configs_file
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 FIXED_PORTS = (*PORTS.values(), PROMETHEUS_PORT)
 

@@ -36,11 +36,10 @@ from rpsquest.modelstore import FolderStore, S3Store
 from rpsquest.processes import Server, spawn, wait_healthy
 from rpsquest.registry import current_aliases
 from tests.conftest import POSTGRES_ADMIN_URL, fresh_database
-from tests.integration.conftest import Launcher, free_port, servers, stored
+from tests.helpers import free_port, move, new_game
+from tests.integration.conftest import Launcher, servers, stored
 from tests.seaweedfs import BUCKET, S3Server, copy_published, running_s3
 from tests.training_fixture import project_env, publish_copy, smaller_configs_file
-
-pytestmark = pytest.mark.integration
 
 FUNCTIONS = ("start_game", "play", "train", "promote")
 DEPENDENCIES = ("database", "store", "mlflow")
@@ -69,14 +68,11 @@ class Stack:
     def new_game(self, policy: str = "brian") -> dict[str, Any]:
         if not self.games:
             return MADE_UP_GAME
-        response = requests.post(self.url("start_game"), json={"policy": policy}, timeout=30)
-        assert response.status_code == 201, response.text
-        return response.json()
+        return new_game(self.servers["start_game"], policy=policy)
 
     def play(self, game: dict[str, Any], rounds: int) -> None:
-        body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": "rock"}
         for _ in range(rounds):
-            response = requests.post(self.url("play"), json=body, timeout=30)
+            response = move(self.servers["play"], game)
             assert response.status_code == 200, response.text
 
 

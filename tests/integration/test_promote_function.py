@@ -23,10 +23,10 @@ from rpsquest.events import (
     new_event,
 )
 from rpsquest.store.schema import dead_letters
-from tests.integration.conftest import free_port
+from tests.helpers import free_port
 from tests.training_fixture import project_env, smaller_configs_file
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

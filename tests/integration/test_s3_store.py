@@ -14,8 +14,6 @@ from tests.seaweedfs import BUCKET, S3Server, copy_published, running_s3
 from tests.training_fixture import publish_copy
 from tests.unit.test_modelstore import MANIFEST, ONNX_A, StoreContract
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:

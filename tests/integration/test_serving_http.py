@@ -15,10 +15,11 @@ from rpsquest.events import MODEL_PROMOTED, new_event
 from rpsquest.modelstore import open_store
 from rpsquest.registry import publish
 from tests.conftest import REPO
+from tests.helpers import move, new_game
 from tests.integration.conftest import launch_platform, models_of, play_rounds, stored
 from tests.training_fixture import project_env, project_settings, publish_copy, swapped
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -51,15 +52,14 @@ def test_ml_rounds_act_through_the_game_alias_and_store_every_alias(launch, proj
 
 def test_predictions_show_what_every_alias_then_predicts_in_the_next_round(launch, project):
     start_game, play = launch_platform(launch, project)  # no admin token: loopback is admin
-    game = requests.post(start_game.url, json={"policy": "logan"}, timeout=10).json()
-    body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": "paper"}
+    game = new_game(start_game, policy="logan")
     for _ in range(3):
-        requests.post(play.url, json=body, timeout=30)
+        move(play, game, "paper")
 
     shown = requests.get(
         play.url + "predictions", params={"game_id": game["game_id"]}, timeout=30
     ).json()
-    requests.post(play.url, json=body, timeout=30)
+    move(play, game, "paper")
 
     stored_game, _, made = stored(project, game["game_id"])
     assert (shown["round"], shown["family"], shown["phase"]) == (4, "logistic", "ml")

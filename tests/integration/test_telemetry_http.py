@@ -16,9 +16,8 @@ from rpsquest.events import PING, TELEMETRY_REQUESTED, new_event
 from rpsquest.local import Server
 from rpsquest.store.schema import games
 from tests.conftest import REPO
-from tests.integration.conftest import ADMIN_TOKEN, free_port, servers
-
-pytestmark = pytest.mark.integration
+from tests.helpers import free_port
+from tests.integration.conftest import ADMIN_TOKEN, servers
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CONFIGS = str(REPO / "configs" / "model_configs.json")  # train reads them when it starts work

@@ -16,7 +16,7 @@ from rpsquest.events import TRAINING_COMPLETED, TRAINING_REQUESTED, new_event
 from rpsquest.modelstore import open_store
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 # The repo's configs with small capacities, so that 12 models train in seconds.
 SMALLER = {

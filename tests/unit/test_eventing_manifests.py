@@ -172,7 +172,8 @@ def test_every_trigger_type_is_emitted_by_someone():
             assert attributes["type"] in emitted, f"nobody emits {attributes['type']}"
 
 
-def test_each_request_type_has_a_canonical_and_a_ping_trigger_to_one_service():
+@pytest.mark.parametrize(("intent", "kind"), list(events.INTENTS.items()))
+def test_each_request_type_has_a_canonical_and_a_ping_trigger_to_one_service(intent, kind):
     subscriber = {
         tuple(sorted(t["spec"]["filter"]["attributes"].items())): t["spec"]["subscriber"]["ref"][
             "name"
@@ -180,7 +181,6 @@ def test_each_request_type_has_a_canonical_and_a_ping_trigger_to_one_service():
         for t in of_kind("Trigger")
     }
 
-    for intent, kind in events.INTENTS.items():
-        canonical = subscriber[(("type", kind),)]
-        ping = subscriber[(("rpsintent", intent), ("type", events.PING))]
-        assert canonical == ping
+    canonical = subscriber[(("type", kind),)]
+    ping = subscriber[(("rpsintent", intent), ("type", events.PING))]
+    assert canonical == ping

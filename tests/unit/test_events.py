@@ -1,4 +1,5 @@
 import json
+import uuid
 
 import pytest
 from cloudevents.conversion import to_binary, to_structured
@@ -69,6 +70,15 @@ def test_poison_events_are_rejected_with_invalid_event(headers, body):
 def test_reply_ids_are_deterministic_per_delivery():
     assert reply_id("train", "/s", "1") == reply_id("train", "/s", "1")
     assert reply_id("train", "/s", "1") != reply_id("promote", "/s", "1")
+
+
+def test_a_reply_id_is_the_spec_uuid5_of_function_source_and_id():
+    source = "/apis/v1/namespaces/rps-quest/pingsources/x"
+
+    answer = reply_id("train", source, "p1")
+
+    # SPEC §10.2: uuid5(NAMESPACE_URL, "{function}:{source}:{id}")
+    assert answer == str(uuid.uuid5(uuid.NAMESPACE_URL, f"train:{source}:p1"))
 
 
 def test_plain_json_is_not_a_cloudevent():

@@ -6,7 +6,7 @@ import os
 import sys
 
 from rpsquest.local import spawn
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 # A parent that ignores SIGINT (like a gunicorn master waiting on a stuck worker) and a child.
 STUBBORN = """

@@ -15,7 +15,7 @@ from rpsquest.modelstore import (
     StoreError,
     open_store,
 )
-from tests.integration.conftest import free_port
+from tests.helpers import free_port
 
 ONNX_A = b"\x08\x07onnx graph A"
 ONNX_B = b"\x08\x07onnx graph B, a different model"

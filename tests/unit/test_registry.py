@@ -31,7 +31,7 @@ from rpsquest.registry import (
     serving_models,
     set_aliases,
 )
-from tests.integration.conftest import free_port
+from tests.helpers import free_port
 from tests.training_fixture import Cycle, project_settings, smaller_configs
 
 pytestmark = pytest.mark.slow

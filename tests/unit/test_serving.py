@@ -13,7 +13,7 @@ from rpsquest.features import PROBE_VECTOR
 from rpsquest.game.bots import AliasPrediction, ModelUnavailable
 from rpsquest.modelstore import FolderStore, open_store
 from rpsquest.serving import RETRY_SECONDS, ServingModels
-from tests.integration.conftest import free_port
+from tests.helpers import free_port
 from tests.training_fixture import project_settings, publish_copy
 
 pytestmark = pytest.mark.slow

@@ -236,17 +236,24 @@ def family_name(name: str) -> str:
     )
 
 
+def _cluster(api: Api) -> ApiClient:
+    """The Kubernetes client, which main() makes whenever there is no --url."""
+    if api is None:
+        raise RuntimeError("a command without --url needs the Kubernetes API")
+    return api
+
+
 def _base(args: argparse.Namespace, api: Api, service: str = "rps-promote") -> str:
     """The function's base URL: --url, else its ksvc's status.url."""
-    return args.url or service_url(api, args.namespace, service)
+    return args.url or service_url(_cluster(api), args.namespace, service)
 
 
 def _status(args: argparse.Namespace, api: Api) -> RenderableType:
-    return status_table(service_summaries(api, args.namespace), args.namespace)
+    return status_table(service_summaries(_cluster(api), args.namespace), args.namespace)
 
 
 def _train(args: argparse.Namespace, api: Api) -> RenderableType:
-    sink = args.url or broker_url(api, args.namespace)
+    sink = args.url or broker_url(_cluster(api), args.namespace)
     event_id = request_training(sink, args.force, args.families)
     return f"Sent {TRAINING_REQUESTED} {event_id} to {sink}"
 

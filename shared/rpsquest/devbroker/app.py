@@ -22,7 +22,7 @@ def create_app(broker: DevBroker, pings: bool = False) -> Flask:
     def _http_error(error: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.code or 0, "bad_request")
         return web.json_response(
-            {"error": {"code": code, "message": error.description}}, error.code
+            {"error": {"code": code, "message": error.description}}, error.code or 400
         )
 
     @app.post("/")

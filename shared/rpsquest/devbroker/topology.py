@@ -196,7 +196,7 @@ def parse_topology(documents: Iterable[Mapping[str, Any]], broker: str = BROKER)
     """The Broker named `broker`, its Triggers and the PingSources that feed it."""
     found: dict[tuple[str, str], Mapping[str, Any]] = {}
     for document in documents:
-        api, kind = str(document.get("apiVersion", "")), document.get("kind")
+        api, kind = str(document.get("apiVersion", "")), str(document.get("kind", ""))
         if (api, kind) not in {
             ("eventing.knative.dev/v1", "Broker"),
             ("eventing.knative.dev/v1", "Trigger"),
@@ -271,7 +271,7 @@ def resolve(destination: Destination, subscribers: Mapping[str, str], where: str
         return str(destination.uri)
     if destination.kind != "Service":
         raise ManifestError(f"{where}: the dev broker only delivers to Knative Services.")
-    if destination.name not in subscribers:
+    if destination.name is None or destination.name not in subscribers:
         raise ManifestError(
             f"{where}: no local address for Service {destination.name};"
             f" pass --subscriber {destination.name}=http://127.0.0.1:PORT/."

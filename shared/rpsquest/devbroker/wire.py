@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import requests
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent, from_http
+from werkzeug.datastructures import Headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ def is_json(content_type: str | None) -> bool:
     return content_type is None or "json" in content_type
 
 
-def parse_event(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+def parse_event(headers: Mapping[str, str] | Headers, body: bytes) -> CloudEvent:
     """A binary or structured CloudEvent whose data is kept as the bytes it carried."""
     event = from_http(dict(headers), body, data_unmarshaller=lambda data: data)
     data = event.data

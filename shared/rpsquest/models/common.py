@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.features import N_FEATURES
@@ -47,7 +48,7 @@ class TrainedModel(Protocol):
         ...
 
 
-def as_features(X: np.ndarray) -> np.ndarray:
+def as_features(X: npt.ArrayLike) -> np.ndarray:
     """Float32, C-ordered [n, 50]: the one input layout every family and ONNX accept."""
     array = np.ascontiguousarray(X, dtype=np.float32)
     if array.ndim != 2 or array.shape[1] != N_FEATURES:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 
 from rpsquest.models.common import (
@@ -33,7 +34,7 @@ def create_session(onnx_bytes: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def predict_onnx(session: ort.InferenceSession, X: np.ndarray) -> np.ndarray:
+def predict_onnx(session: ort.InferenceSession, X: npt.ArrayLike) -> np.ndarray:
     """The graph's `probabilities` for float32 [n, 50] features."""
     (probabilities,) = session.run([OUTPUT_NAME], {INPUT_NAME: as_features(X)})
     return probabilities

@@ -111,10 +111,11 @@ class FeedforwardModel:
             # The TorchScript exporter is deprecated in favour of dynamo, but it is the one the
             # spec verified (§14) and it needs no onnxscript.
             warnings.simplefilter("ignore", DeprecationWarning)
+            # torch annotates `f` as a path only; the TorchScript exporter writes to any file.
             torch.onnx.export(
                 self.network,
                 (torch.zeros(2, N_FEATURES),),
-                buffer,
+                buffer,  # type: ignore[arg-type]
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},

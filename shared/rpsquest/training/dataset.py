@@ -359,7 +359,7 @@ def build_dataset(
         [game.source == "human" for game in test for _ in game.labels], dtype=bool
     )
 
-    def rounds_of(source: RowSource) -> int:
+    def rounds_of(source: str) -> int:
         return sum(g.labelled_rounds for g in ordered if g.source == source)
 
     live_rounds, human_rounds, simulated_rounds = map(rounds_of, ("live", "human", "simulated"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import assert_error, move, new_game
 from tests.unit.functions.conftest import ADMIN_TOKEN, PAGE_ORIGIN
 
 
@@ -13,27 +14,11 @@ def clients(client_for):
     return client_for("start_game", **env), client_for("play", **env)
 
 
-def new_game(start_game, policy="brian"):
-    response = start_game.post("/", json={"policy": policy})
-    assert response.status_code == 201, response.text
-    return response.get_json()
-
-
-def move(play, game):
-    body = {"game_id": game["game_id"], "game_token": game["game_token"], "move": "rock"}
-    return play.post("/", json=body).get_json()
-
-
 def predictions(play, game_id, token=ADMIN_TOKEN, **environ):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return play.get(
         "/predictions", query_string={"game_id": game_id}, headers=headers, environ_base=environ
     )
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.text
-    assert response.get_json()["error"]["code"] == code
 
 
 def test_predictions_answer_the_admin_only(clients):
@@ -83,7 +68,7 @@ def test_a_classic_bot_has_no_predictions_and_a_finished_game_no_next_round(clie
         move(play, game)
 
     legacy = predictions(play, game["game_id"]).get_json()
-    while not move(play, game)["finished"]:
+    while not move(play, game).get_json()["finished"]:
         pass
 
     assert (legacy["round"], legacy["family"], legacy["alias"]) == (5, "legacy", None)

@@ -24,6 +24,7 @@ def ffnn_config(**overrides):
     return parse_config("test_ffnn", {"family": "feedforward", **params, **overrides})
 
 
+@pytest.mark.slow
 def test_early_stopping_restores_the_best_epoch(noise):
     s = noise
 
@@ -72,6 +73,7 @@ def test_the_danger_term_damps_the_beater_of_the_likeliest_move(synthetic):
     assert np.allclose(q, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_danger_adjustment_is_inside_the_onnx_graph(synthetic):
     s = synthetic
     model = train(

@@ -69,16 +69,25 @@ SPEC_TABLES = [
 ]
 
 
-def test_repo_configs_hold_every_spec_config_exactly():
+def test_repo_configs_hold_the_spec_configs_and_no_others():
     configs = load_configs(CONFIG_FILE)
 
-    expected_ids = {cid for _, table, _ in SPEC_TABLES for cid in table}
-    assert set(configs.configs) == expected_ids
-    for family, table, columns in SPEC_TABLES:
-        for config_id, values in table.items():
-            config = configs.get(config_id)
-            assert config.family == family
-            assert dict(config.params) == dict(zip(columns, values, strict=True))
+    assert set(configs.configs) == {cid for _, table, _ in SPEC_TABLES for cid in table}
+
+
+@pytest.mark.parametrize(
+    ("family", "config_id", "values", "columns"),
+    [
+        pytest.param(family, config_id, values, columns, id=config_id)
+        for family, table, columns in SPEC_TABLES
+        for config_id, values in table.items()
+    ],
+)
+def test_each_repo_config_is_its_spec_row_exactly(family, config_id, values, columns):
+    config = load_configs(CONFIG_FILE).get(config_id)
+
+    assert config.family == family
+    assert dict(config.params) == dict(zip(columns, values, strict=True))
 
 
 def test_repo_configs_start_from_the_spec_assignment():
@@ -162,7 +171,14 @@ def test_load_configs_names_an_unreadable_file(tmp_path):
         load_configs(path)
 
 
-@pytest.fixture(scope="module", params=FAMILY_NAMES)
+# Training feedforward and xgboost takes seconds: they stay out of the fast loop.
+@pytest.fixture(
+    scope="module",
+    params=[
+        family if family == "logistic" else pytest.param(family, marks=pytest.mark.slow)
+        for family in FAMILY_NAMES
+    ],
+)
 def trained(request, synthetic, fast_configs):
     config = fast_configs[request.param]
     s = synthetic

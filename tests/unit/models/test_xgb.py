@@ -1,10 +1,12 @@
 import numpy as np
+import pytest
 
 from rpsquest.models import parse_config, train
 from rpsquest.models.export import parity_check
 from rpsquest.models.xgb import EARLY_STOPPING_ROUNDS
 
 
+@pytest.mark.slow
 def test_onnx_uses_the_best_iteration_after_early_stopping(noise):
     s = noise
     params = {

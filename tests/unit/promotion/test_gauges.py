@@ -10,75 +10,9 @@ from rpsquest.promotion.gauges import BusinessGauges, business_metrics
 from rpsquest.promotion.posterior import prob_b_better
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import alias_assignments, games, predictions, rounds, training_cycles
+from tests.factories import finished_game_row, prediction_row, round_row
 
 DAY = 86400.0
-
-
-def game(key: str, winner: str, **overrides) -> dict:
-    finished = utc_now()
-    return {
-        "id": key,
-        "token_sha256": "0" * 64,
-        "created_at": finished,
-        "finished_at": finished,
-        "session_id": "s",
-        "player_name": "Player",
-        "policy": "logan",
-        "family": "logistic",
-        "difficulty": "normal",
-        "source": "human",
-        "is_test": False,
-        "alias": "Production",
-        "assignment_id": 1,
-        "gambit": "toolbox",
-        "gambit_moves": "rock,rock,rock",
-        "rounds_played": 12,
-        "user_score": 10.0 if winner == "user" else 6.0,
-        "bot_score": 10.0 if winner == "bot" else 6.0,
-        "winner": winner,
-        "fallback_rounds": 0,
-        "mixed_assignment": False,
-        **overrides,
-    }
-
-
-def a_round(game_id: str, round_no: int) -> dict:
-    return {
-        "game_id": game_id,
-        "round_no": round_no,
-        "created_at": utc_now(),
-        "user_move": "rock",
-        "bot_move": "paper",
-        "result": "lose",
-        "user_delta": 0.0,
-        "bot_delta": 1.0,
-        "user_score": 0.0,
-        "bot_score": 1.0,
-        "rock_pts": 1.0,
-        "paper_pts": 1.0,
-        "scissors_pts": 1.0,
-        "phase": "ml",
-        "alias": "Production",
-        "model_version": 1,
-        "assignment_id": 1,
-        "features": "[]",
-    }
-
-
-def prediction(round_no: int, alias: str, assignment_id: int, correct: bool) -> dict:
-    return {
-        "game_id": "p-0",
-        "round_no": round_no,
-        "family": "logistic",
-        "alias": alias,
-        "version": assignment_id,
-        "assignment_id": assignment_id,
-        "p_rock": 0.5,
-        "p_paper": 0.25,
-        "p_scissors": 0.25,
-        "predicted": "rock",
-        "correct": correct,
-    }
 
 
 @pytest.fixture
@@ -90,16 +24,19 @@ def store(database):
         {"family": "logistic", "alias": alias, "config_id": f"mn_{alias}", "version": n}
         for n, alias in enumerate(("Production", "B", "shadow1", "shadow2"), start=1)
     ]
-    rows = [game(f"p-{k}", "bot" if k < 4 else "user") for k in range(10)]
+    rows = [finished_game_row(f"p-{k}", "bot" if k < 4 else "user") for k in range(10)]
     rows += [
-        game(f"b-{k}", "bot" if k < 8 else "tie", alias="B", assignment_id=2) for k in range(10)
+        finished_game_row(f"b-{k}", "bot" if k < 8 else "tie", alias="B", assignment_id=2)
+        for k in range(10)
     ]
     rows += [
-        game("test", "bot", is_test=True),
-        game("telemetry", "user", source="telemetry"),
-        game("old", "user", assignment_id=99, finished_at=utc_now(-8 * DAY)),
-        game("ended", "user", assignment_id=99),
-        game("cal", "bot", policy="cal", family="legacy", alias=None, assignment_id=None),
+        finished_game_row("test", "bot", is_test=True),
+        finished_game_row("telemetry", "user", source="telemetry"),
+        finished_game_row("old", "user", assignment_id=99, finished_at=utc_now(-8 * DAY)),
+        finished_game_row("ended", "user", assignment_id=99),
+        finished_game_row(
+            "cal", "bot", policy="cal", family="legacy", alias=None, assignment_id=None
+        ),
     ]
     with database.begin() as connection:
         connection.execute(
@@ -110,11 +47,19 @@ def store(database):
             ],
         )
         connection.execute(insert(games), rows)
-        connection.execute(insert(rounds), [a_round("p-0", n) for n in (1, 2, 3, 4)])
+        connection.execute(
+            insert(rounds),
+            [
+                round_row(
+                    "p-0", n, phase="ml", alias="Production", model_version=1, assignment_id=1
+                )
+                for n in (1, 2, 3, 4)
+            ],
+        )
         connection.execute(
             insert(predictions),
-            [prediction(n, "Production", 1, n == 1) for n in (1, 2, 3, 4)]
-            + [prediction(n, "shadow1", 3, True) for n in (1, 2)],
+            [prediction_row("p-0", n, "Production", correct=n == 1) for n in (1, 2, 3, 4)]
+            + [prediction_row("p-0", n, "shadow1", version=3, assignment_id=3) for n in (1, 2)],
         )
         connection.execute(
             insert(training_cycles),
@@ -213,7 +158,7 @@ def test_the_collector_reads_the_store_at_most_once_per_ttl(store):
 
     with store.begin() as connection:
         connection.execute(
-            insert(games), [game("new", "bot", policy="brian", family="feedforward")]
+            insert(games), [finished_game_row("new", "bot", policy="brian", family="feedforward")]
         )
     clock.now += 14
     assert 'rps_games_finished_7d{policy="brian"} 0.0' in exposition(collector)

@@ -12,9 +12,9 @@ from rpsquest.modelstore import open_store
 from rpsquest.promotion.promoter import Promoter
 from rpsquest.registry import current_aliases
 from rpsquest.store.database import migrate, open_engine
-from rpsquest.store.games import utc_now
 from rpsquest.store.lineages import current_lineages
 from rpsquest.store.schema import alias_assignments, games, promotion_ledger
+from tests.factories import finished_game_row
 from tests.training_fixture import project_settings, smaller_configs
 
 pytestmark = pytest.mark.slow
@@ -39,31 +39,15 @@ def add_games(promoter, family, alias, games_played, bot_wins):
     with promoter.database.connect() as connection:
         lineage = current_lineages(connection)[family][alias]
     policy = {"feedforward": "brian", "xgboost": "forrest", "logistic": "logan"}[family]
-    now = utc_now()
     rows = [
-        {
-            "id": f"{family}-{alias}-{lineage.assignment_id}-{k}",
-            "token_sha256": "0" * 64,
-            "created_at": now,
-            "finished_at": now,
-            "session_id": "s",
-            "player_name": "Player",
-            "policy": policy,
-            "family": family,
-            "difficulty": "normal",
-            "source": "human",
-            "is_test": False,
-            "alias": alias,
-            "assignment_id": lineage.assignment_id,
-            "gambit": "toolbox",
-            "gambit_moves": "rock,rock,rock",
-            "rounds_played": 12,
-            "user_score": 10.0 if k >= bot_wins else 6.0,
-            "bot_score": 10.0 if k < bot_wins else 6.0,
-            "winner": "bot" if k < bot_wins else "user",
-            "fallback_rounds": 0,
-            "mixed_assignment": False,
-        }
+        finished_game_row(
+            f"{family}-{alias}-{lineage.assignment_id}-{k}",
+            "bot" if k < bot_wins else "user",
+            policy=policy,
+            family=family,
+            alias=alias,
+            assignment_id=lineage.assignment_id,
+        )
         for k in range(games_played)
     ]
     with promoter.database.begin() as connection:

@@ -1,11 +1,17 @@
-import threading
-
 import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from rpsquest.store.database import SCHEMA_HEAD, migrate, open_engine, write_transaction
-from rpsquest.store.schema import rounds
+from rpsquest.store.database import (
+    SCHEMA_HEAD,
+    VERSION_TABLE,
+    migrate,
+    open_engine,
+    write_transaction,
+)
+from rpsquest.store.schema import metadata, rounds
+from tests.factories import round_row
+from tests.helpers import concurrently
 
 
 def test_migrations_create_every_table_once(database_url):
@@ -35,23 +41,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
 
 def test_a_round_number_is_stored_once_per_game(database_url, stored_game):
     engine, game_id = stored_game
-    row = {
-        "game_id": game_id,
-        "round_no": 1,
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "user_move": "rock",
-        "bot_move": "rock",
-        "result": "draw",
-        "user_delta": 0.5,
-        "bot_delta": 0.5,
-        "user_score": 0.5,
-        "bot_score": 0.5,
-        "rock_pts": 1.0,
-        "paper_pts": 1.5,
-        "scissors_pts": 2.0,
-        "phase": "gambit",
-        "features": "[]",
-    }
+    row = round_row(game_id, 1)
     with write_transaction(engine) as connection:
         connection.execute(rounds.insert().values(row))
 
@@ -64,19 +54,8 @@ def test_a_round_number_is_stored_once_per_game(database_url, stored_game):
 
 def test_concurrent_migrations_leave_one_schema(database_url):
     engines = [open_engine(database_url) for _ in range(3)]
-    errors = []
 
-    def run(engine):
-        try:
-            migrate(engine)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _, errors = concurrently(migrate, engines)
 
     assert errors == []
     tables = inspect(engines[0]).get_table_names()
@@ -110,6 +89,18 @@ def test_upgrading_keeps_every_stored_game(database_url):
         version = connection.execute(text("SELECT version_num FROM schema_version")).scalar()
     engine.dispose()
     assert (ids, version) == (["old"], SCHEMA_HEAD)
+
+
+def test_the_migrated_database_is_what_schema_py_describes(database):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    options = {"version_table": VERSION_TABLE, "compare_server_default": True}
+    with database.connect() as connection:
+        context = MigrationContext.configure(connection, opts=options)
+        differences = compare_metadata(context, metadata)
+
+    assert differences == []  # tables, columns, types, nullability, defaults, keys, indexes
 
 
 def test_the_schema_head_constant_is_alembics_head():

@@ -69,6 +69,7 @@ print(hashlib.sha256(read_corpus_text(source).encode()).hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_a_built_wheel_carries_the_corpus_and_reads_it_from_there(tmp_path):
     # What the image copies (pyproject.toml, shared/), built without touching the checkout.
     source = tmp_path / "source"

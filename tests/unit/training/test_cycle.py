@@ -12,7 +12,7 @@ from rpsquest.modelstore import open_store
 from rpsquest.store.coordination import acquire_lease
 from rpsquest.store.schema import model_versions, training_cycles
 from rpsquest.training.cycle import LEASE, run_cycle
-from tests.integration.conftest import free_port
+from tests.helpers import free_port
 from tests.training_fixture import smaller_configs
 
 pytestmark = pytest.mark.slow  # a model trains before the outage shows

@@ -21,6 +21,7 @@ from rpsquest.training.dataset import (
     select_training_data,
     split_games,
 )
+from tests.factories import game_row, round_row
 
 
 def stamp(minute: int) -> str:
@@ -39,45 +40,30 @@ def store(database):
 
 def add_game(engine, game_id, minute, played=13, source="human", is_test=False, policy="ace"):
     """A stored game created at `minute` with `played` rounds of canned moves and vectors."""
-    game = GameRecord(
-        id=game_id,
-        token_sha256="0" * 64,
+    game = game_row(
+        game_id,
         created_at=stamp(minute),
-        session_id="s",
-        player_name="Player",
         policy=policy,
         family="legacy" if policy not in ("brian", "forrest", "logan") else "feedforward",
-        difficulty="normal",
         source=source,
         is_test=is_test,
-        alias=None,
-        assignment_id=None,
-        gambit="toolbox",
-        gambit_moves="rock,rock,rock",
         rounds_played=played,
     )
     rows = [
-        {
-            "game_id": game_id,
-            "round_no": n,
-            "created_at": stamp(minute),
-            "user_move": MOVES[n % 3],
-            "bot_move": "rock",
-            "result": "draw",
-            "user_delta": 0.5,
-            "bot_delta": 0.5,
-            "user_score": 0.5 * n,
-            "bot_score": 0.5 * n,
-            "rock_pts": 1.0,
-            "paper_pts": 1.5,
-            "scissors_pts": 2.0,
-            "phase": "legacy",
-            "features": json.dumps(vector(game_id, n)),
-        }
+        round_row(
+            game_id,
+            n,
+            created_at=stamp(minute),
+            user_move=MOVES[n % 3],
+            user_score=0.5 * n,
+            bot_score=0.5 * n,
+            phase="legacy",
+            features=json.dumps(vector(game_id, n)),
+        )
         for n in range(1, played + 1)
     ]
     with write_transaction(engine) as connection:
-        insert_game(connection, game)
+        insert_game(connection, GameRecord(**game))
         if rows:
             connection.execute(insert(rounds), rows)
 

@@ -1,5 +1,3 @@
-import threading
-
 import pytest
 from sqlalchemy import insert
 
@@ -10,7 +8,7 @@ from rpsquest.errors import Unavailable, ValidationError
 from rpsquest.store.database import open_engine, write_transaction
 from rpsquest.store.schema import kv
 from rpsquest.training.telemetry import ROTATION_KEY, play_telemetry, take_slot
-from tests.integration.conftest import free_port
+from tests.helpers import concurrently, free_port
 
 
 def test_each_call_takes_the_next_policy_and_the_next_players(database):
@@ -26,21 +24,8 @@ def test_each_call_takes_the_next_policy_and_the_next_players(database):
 
 def test_concurrent_calls_never_take_the_same_slot(database, database_url):
     engines = [open_engine(database_url) for _ in range(6)]
-    start = threading.Barrier(len(engines))
-    slots, errors = [], []
 
-    def call(engine):
-        start.wait()
-        try:
-            slots.append(take_slot(engine, 1))
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=call, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    slots, errors = concurrently(lambda engine: take_slot(engine, 1), engines)
     for engine in engines:
         engine.dispose()
 
