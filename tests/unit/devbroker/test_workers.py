@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from rpsquest.devbroker.workers import Workers
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 
 class Gate:
