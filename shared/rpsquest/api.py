@@ -177,10 +177,14 @@ class SwapRequest:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Self:
-        family = body.get("family")
-        if family not in FAMILY_NAMES:
-            raise ValidationError(f"'family' must be one of {FAMILY_NAMES}.")
-        return cls(family=family)
+        return cls(family=_family(body.get("family")))
+
+
+def _family(value: Any) -> str:
+    """A `family` field or argument: one of the catalogue's names."""
+    if value not in FAMILY_NAMES:
+        raise ValidationError(f"'family' must be one of {FAMILY_NAMES}.")
+    return str(value)
 
 
 def _limit(args: Mapping[str, str]) -> int:
@@ -201,9 +205,7 @@ class LedgerQuery:
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> Self:
         family = args.get("family")
-        if family is not None and family not in FAMILY_NAMES:
-            raise ValidationError(f"'family' must be one of {FAMILY_NAMES}.")
-        return cls(limit=_limit(args), family=family)
+        return cls(limit=_limit(args), family=None if family is None else _family(family))
 
 
 @dataclass(frozen=True, slots=True)

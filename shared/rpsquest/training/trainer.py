@@ -55,7 +55,7 @@ class Trainer(PipelineFunction):
         result = self.train(request, None)
         if result is None:
             return {"status": "busy", "reason": "another training cycle is running"}
-        reply = result.event_data() | {"reason": result.reason}
+        reply = result.event_data()
         if result.status != "skipped":
             completed = events.new_event(
                 FUNCTION, events.TRAINING_COMPLETED, result.event_data(), result.cycle_id
