@@ -20,8 +20,8 @@ from rpsquest.config import Settings
 from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
 from rpsquest.features import round_features
 from rpsquest.game.bots import AliasPrediction, Decision, ModelBank, NoModels, Situation, decide
-from rpsquest.game.gambits import choose_gambit, gambit_moves, keyed_unit
-from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, NO_ALIAS
+from rpsquest.game.gambits import choose_gambit, gambit_moves
+from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, NO_ALIAS, draw_alias
 from rpsquest.game.rules import (
     MOVES,
     TARGET_SCORE,
@@ -55,11 +55,6 @@ def _sha256(text: str) -> str:
 
 def new_game_token() -> str:
     return secrets.token_urlsafe(32)
-
-
-def draw_alias(secret: str, game_id: str) -> str:
-    """Production or B, 50/50, fixed per game (SPEC §8.3)."""
-    return "Production" if keyed_unit(secret, f"{game_id}:alias") < 0.5 else "B"
 
 
 def round_reply(played: RoundRecord) -> dict[str, Any]:

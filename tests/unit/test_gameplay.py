@@ -7,7 +7,8 @@ from sqlalchemy import select
 from rpsquest.api import PlayRequest, StartGameRequest
 from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
 from rpsquest.game.bots import AliasPrediction, ModelUnavailable
-from rpsquest.gameplay import Gameplay, draw_alias
+from rpsquest.game.policies import draw_alias
+from rpsquest.gameplay import Gameplay
 from rpsquest.store.schema import games, predictions, rounds
 from tests.conftest import GAME_1, GAME_2, GAME_3
 

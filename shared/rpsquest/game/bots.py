@@ -15,6 +15,8 @@ from rpsquest.game.rules import MOVES, Move, PlayedRound, RoundPoints
 
 _SUM_TOLERANCE = 1e-3
 
+Probabilities = tuple[float, float, float]
+
 
 class ModelUnavailable(Exception):
     """No usable prediction; `reason` is one of metrics.FALLBACK_REASONS."""
@@ -29,7 +31,7 @@ class AliasPrediction:
     alias: str
     version: int
     assignment_id: int | None
-    probabilities: tuple[float, float, float]
+    probabilities: Probabilities
 
     @property
     def predicted(self) -> Move:
@@ -74,6 +76,10 @@ class Situation:
     points: RoundPoints
     round_no: int
     features: Sequence[float]
+    # The session's earlier games (oldest first, bounded), and the acting alias's prediction in
+    # each round of `history` (None where it made none): what the adaptive policy learns from.
+    earlier: Sequence[Sequence[PlayedRound]] = ()
+    model_history: Sequence[Probabilities | None] = ()
 
     @property
     def scores(self) -> tuple[float, float]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from rpsquest.game.gambits import keyed_unit
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import MOVES, Move, RoundPoints, beater, prey, reaches_target
 
@@ -48,6 +49,11 @@ LEGACY_FAMILY, NO_ALIAS = "legacy", "none"
 def family_name(value: object) -> FamilyName | None:
     """`value` as a catalogued family name, or None when it names no family."""
     return next((name for name in FAMILY_NAMES if name == value), None)
+
+
+def draw_alias(secret: str, game_id: str) -> Alias:
+    """Production or B, 50/50, fixed per game (SPEC §8.3)."""
+    return "Production" if keyed_unit(secret, f"{game_id}:alias") < 0.5 else "B"
 
 
 def expected_values(

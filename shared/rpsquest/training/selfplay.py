@@ -1,30 +1,79 @@
-"""Whole matches played in-process by the same rules and bots as play: a legacy bot as the player
-against any server policy, ML ones included (bootstrap corpus, evaluation)."""
+"""Whole matches and sessions played in-process by the same rules and decisions as play: any
+simulated player (a legacy bot, an arena opponent) against any bot (bootstrap corpus,
+evaluation, the arena)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
 from rpsquest.features import round_features
-from rpsquest.game.bots import ModelBank, NoModels, Situation, decide
+from rpsquest.game.bots import Decision, ModelBank, NoModels, Probabilities, Situation, decide
 from rpsquest.game.gambits import choose_gambit, gambit_moves
 from rpsquest.game.legacy import simulated_player_move
-from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY
-from rpsquest.game.rules import PlayedRound, round_points, score_round
+from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, draw_alias
+from rpsquest.game.rules import Move, PlayedRound, RoundPoints, round_points, score_round
+
+Bot = Callable[[Situation], Decision]
+SESSION_GAMES = 10
+
+
+class SimulatedPlayer(Protocol):
+    """A player that may remember: it sees its own game so far before each move, and each
+    finished game once, so memory across a session's games lives in the object."""
+
+    def move(self, game_id: str, history: Sequence[PlayedRound], points: RoundPoints) -> Move:
+        """This round's move; `history` is the game's rounds so far (user = this player)."""
+        ...
+
+    def game_over(self, history: Sequence[PlayedRound]) -> None:
+        """The game just finished with these rounds."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyPlayer:
+    """A legacy bot as the user (SPEC §5.3): it remembers nothing between games."""
+
+    bot: str
+
+    def move(self, game_id: str, history: Sequence[PlayedRound], points: RoundPoints) -> Move:
+        return simulated_player_move(self.bot, game_id, history, points)
+
+    def game_over(self, history: Sequence[PlayedRound]) -> None:
+        pass
+
+
+def server_bot(secret: str, models: ModelBank | None = None) -> Bot:
+    """The decision play makes, with `models` standing in for serving's bank."""
+    bank = models or NoModels()
+    return lambda situation: decide(situation, secret, bank)
 
 
 def play_match(
     game_id: str,
-    player: str,
+    player: SimulatedPlayer | str,
     policy: str,
     secret: str,
     models: ModelBank | None = None,
     alias: str = "Production",
     easy: bool = False,
+    earlier: Sequence[Sequence[PlayedRound]] = (),
+    bot: Bot | None = None,
 ) -> tuple[PlayedRound, ...]:
-    """Play to the finish; ML policies act through `alias` of `models`, as play would."""
+    """Play to the finish; ML policies act through `alias` of `models`, as play would.
+
+    `player` is a simulated player or a legacy bot's name; `earlier` holds the session's earlier
+    games, as play reads them from the store; `bot` replaces play's decision (arena baselines).
+    """
+    if isinstance(player, str):
+        player = LegacyPlayer(player)
+    bot = bot or server_bot(secret, models)
     family = FAMILY_BY_POLICY.get(policy)
-    models = models or NoModels()
     opening = gambit_moves(choose_gambit(secret, game_id), game_id)
     history: list[PlayedRound] = []
+    model_history: list[Probabilities | None] = []
     user_score = bot_score = 0.0
     while True:
         round_no = len(history) + 1
@@ -38,15 +87,42 @@ def play_match(
             alias if family else None,
             easy,
             opening,
-            history,
+            tuple(history),
             points,
             round_no,
             features,
+            earlier,
+            tuple(model_history),
         )
-        bot = decide(situation, secret, models).move
-        user = simulated_player_move(player, game_id, history, points)
-        scored = score_round(user, bot, points, user_score, bot_score)
+        decision = bot(situation)
+        user = player.move(game_id, tuple(history), points)
+        scored = score_round(user, decision.move, points, user_score, bot_score)
         user_score, bot_score = scored.user_score, scored.bot_score
-        history.append(PlayedRound(round_no, user, bot, points, user_score, bot_score))
+        history.append(PlayedRound(round_no, user, decision.move, points, user_score, bot_score))
+        model_history.append(decision.acting.probabilities if decision.acting else None)
         if scored.finished:
-            return tuple(history)
+            rounds = tuple(history)
+            player.game_over(rounds)
+            return rounds
+
+
+def play_session(
+    session_id: str,
+    player: SimulatedPlayer,
+    policy: str,
+    secret: str,
+    models: ModelBank | None = None,
+    games: int = SESSION_GAMES,
+    bot: Bot | None = None,
+) -> list[tuple[PlayedRound, ...]]:
+    """`games` consecutive matches of one returning player; each game's acting alias is drawn
+    as start_game draws it, and the bot sees the session's earlier games as play does."""
+    bot = bot or server_bot(secret, models)
+    played: list[tuple[PlayedRound, ...]] = []
+    for k in range(1, games + 1):
+        game_id = f"{session_id}:{k}"
+        alias = draw_alias(secret, game_id)
+        played.append(
+            play_match(game_id, player, policy, secret, alias=alias, earlier=tuple(played), bot=bot)
+        )
+    return played
