@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rpsquest.game.adaptive import AdaptiveMemory, Probabilities, SessionGame
 from rpsquest.game.gambits import GAMBIT_ROUNDS, keyed_int, keyed_unit
 from rpsquest.game.legacy import legacy_move, seen_by_bot
-from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, ev_move
+from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, ev_move, unexploitable_move
 from rpsquest.game.rules import MOVES, Move, PlayedRound, RoundPoints
 
 _SUM_TOLERANCE = 1e-3
-
-Probabilities = tuple[float, float, float]
 
 
 class ModelUnavailable(Exception):
@@ -76,10 +75,12 @@ class Situation:
     points: RoundPoints
     round_no: int
     features: Sequence[float]
-    # The session's earlier games (oldest first, bounded), and the acting alias's prediction in
-    # each round of `history` (None where it made none): what the adaptive policy learns from.
-    earlier: Sequence[Sequence[PlayedRound]] = ()
+    # What the adaptive policy learns from besides `history`: the acting alias's prediction in
+    # each of its rounds (None where it made none), and the session's earlier games as they
+    # stood when this game began, oldest first, read only when the policy needs them.
     model_history: Sequence[Probabilities | None] = ()
+    session_id: str = ""
+    earlier: Callable[[], Sequence[SessionGame]] = tuple
 
     @property
     def scores(self) -> tuple[float, float]:
@@ -110,8 +111,29 @@ def _legacy(bot: str, situation: Situation, secret: str) -> Move:
     return legacy_move(bot, seen_by_bot(situation.history), situation.points, rng)
 
 
-def decide(situation: Situation, secret: str, models: ModelBank) -> Decision:
-    """The bot's move; it depends only on the state before the round."""
+def _adaptive(
+    situation: Situation, acting: AliasPrediction, secret: str, memory: AdaptiveMemory
+) -> Move:
+    """The meta-layer's belief through the EV rule, or, while the bot is being read, a keyed
+    draw from the round's unexploitable mixed strategy."""
+    game = SessionGame(situation.game_id, situation.history, situation.model_history)
+    session = situation.session_id or situation.game_id
+    state = memory.state(session, game, situation.earlier)
+    advice = state.advise(situation.points, acting.probabilities)
+    memory.keep(session, state)
+    key = f"{situation.game_id}:{situation.round_no}"
+    if advice.mix and keyed_unit(secret, f"{key}:mix") < advice.mix:
+        return unexploitable_move(situation.points, keyed_unit(secret, f"{key}:mixed"))
+    easy_draw = keyed_unit(secret, f"{key}:easy") if situation.easy else None
+    bot_score, user_score = situation.scores
+    return ev_move(advice.probabilities, situation.points, bot_score, user_score, easy_draw)
+
+
+def decide(
+    situation: Situation, secret: str, models: ModelBank, memory: AdaptiveMemory | None = None
+) -> Decision:
+    """The bot's move; it depends only on the state before the round. `memory` keeps the
+    adaptive policy's state between a game's rounds (without it, each round rebuilds it)."""
     if situation.round_no <= GAMBIT_ROUNDS:
         return Decision(situation.opening[situation.round_no - 1], "gambit")
     if situation.family == LEGACY_FAMILY:
@@ -136,11 +158,5 @@ def decide(situation: Situation, secret: str, models: ModelBank) -> Decision:
         fallback = FAMILY_BY_POLICY[situation.policy].fallback_bot
         move = _legacy(fallback, situation, secret)
         return Decision(move, "fallback", predictions=valid, fallback_reason=reason)
-    easy_draw = (
-        keyed_unit(secret, f"{situation.game_id}:{situation.round_no}:easy")
-        if situation.easy
-        else None
-    )
-    bot_score, user_score = situation.scores
-    move = ev_move(acting.probabilities, situation.points, bot_score, user_score, easy_draw)
+    move = _adaptive(situation, acting, secret, memory or AdaptiveMemory())
     return Decision(move, "ml", acting=acting, predictions=valid)

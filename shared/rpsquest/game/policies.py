@@ -89,3 +89,16 @@ def ev_move(
     if easy_draw < _EASY_WORST:
         return worst
     return middle if easy_draw < _EASY_MIDDLE else best
+
+
+def unexploitable_move(points: RoundPoints, draw: float) -> Move:
+    """A draw in [0, 1) from the round's equilibrium mixed strategy: each move with probability
+    proportional to the value of the move it beats. Against it every player move has the same
+    expected net score, so a player who reads the bot gains nothing."""
+    weights = [points[prey(move)] for move in MOVES]
+    target, total = draw * sum(weights), 0.0
+    for move, weight in zip(MOVES, weights, strict=True):
+        total += weight
+        if target < total:
+            return move
+    return MOVES[-1]

@@ -66,7 +66,7 @@ def bot_win_rates(
         wins = 0
         for k in range(games_per_bot):
             game_id = f"eval:{family}:{model.alias}:{player}:{k}"
-            last = play_match(game_id, player, policy, EVAL_SECRET, model, model.alias)[-1]
+            last = play_match(game_id, player, policy, EVAL_SECRET, model, model.alias).rounds[-1]
             wins += match_winner(last.user_score, last.bot_score) == "bot"
         rates[player] = wins / games_per_bot
     return rates

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rpsquest.features import round_features
-from rpsquest.game.bots import Decision, ModelBank, NoModels, Probabilities, Situation, decide
+from rpsquest.game.adaptive import AdaptiveMemory, Probabilities, SessionGame
+from rpsquest.game.bots import Decision, ModelBank, NoModels, Situation, decide
 from rpsquest.game.gambits import choose_gambit, gambit_moves
 from rpsquest.game.legacy import simulated_player_move
 from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, draw_alias
@@ -47,8 +48,8 @@ class LegacyPlayer:
 
 def server_bot(secret: str, models: ModelBank | None = None) -> Bot:
     """The decision play makes, with `models` standing in for serving's bank."""
-    bank = models or NoModels()
-    return lambda situation: decide(situation, secret, bank)
+    bank, memory = models or NoModels(), AdaptiveMemory()
+    return lambda situation: decide(situation, secret, bank, memory)
 
 
 def play_match(
@@ -59,9 +60,10 @@ def play_match(
     models: ModelBank | None = None,
     alias: str = "Production",
     easy: bool = False,
-    earlier: Sequence[Sequence[PlayedRound]] = (),
+    session_id: str = "",
+    earlier: Sequence[SessionGame] = (),
     bot: Bot | None = None,
-) -> tuple[PlayedRound, ...]:
+) -> SessionGame:
     """Play to the finish; ML policies act through `alias` of `models`, as play would.
 
     `player` is a simulated player or a legacy bot's name; `earlier` holds the session's earlier
@@ -91,8 +93,9 @@ def play_match(
             points,
             round_no,
             features,
-            earlier,
             tuple(model_history),
+            session_id,
+            lambda: earlier,
         )
         decision = bot(situation)
         user = player.move(game_id, tuple(history), points)
@@ -101,9 +104,8 @@ def play_match(
         history.append(PlayedRound(round_no, user, decision.move, points, user_score, bot_score))
         model_history.append(decision.acting.probabilities if decision.acting else None)
         if scored.finished:
-            rounds = tuple(history)
-            player.game_over(rounds)
-            return rounds
+            player.game_over(tuple(history))
+            return SessionGame(game_id, tuple(history), tuple(model_history))
 
 
 def play_session(
@@ -114,15 +116,24 @@ def play_session(
     models: ModelBank | None = None,
     games: int = SESSION_GAMES,
     bot: Bot | None = None,
-) -> list[tuple[PlayedRound, ...]]:
+) -> list[SessionGame]:
     """`games` consecutive matches of one returning player; each game's acting alias is drawn
     as start_game draws it, and the bot sees the session's earlier games as play does."""
     bot = bot or server_bot(secret, models)
-    played: list[tuple[PlayedRound, ...]] = []
+    played: list[SessionGame] = []
     for k in range(1, games + 1):
         game_id = f"{session_id}:{k}"
         alias = draw_alias(secret, game_id)
         played.append(
-            play_match(game_id, player, policy, secret, alias=alias, earlier=tuple(played), bot=bot)
+            play_match(
+                game_id,
+                player,
+                policy,
+                secret,
+                alias=alias,
+                session_id=session_id,
+                earlier=tuple(played),
+                bot=bot,
+            )
         )
     return played

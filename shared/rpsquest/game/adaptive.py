@@ -1,0 +1,384 @@
+"""The adaptive ML policy: the acting model among online experts, scored by a meta-layer.
+
+Every round the bot asks a pool of experts what the player will play next:
+- the acting alias's model, the central expert;
+- online predictors of the player's own sequence, the bot's sequence and both together
+  (frequency, Markov chains, history matching, outcome -> transition), each in move space and in
+  value-tier space (H/M/L of that round's points), since values rotate every round and a player
+  who chases or avoids values is invisible in move space;
+- each predictor's *mirror*: the same rule run on the bot's own history, assuming the player
+  reads the bot that way and plays to beat it;
+- each expert's two *rotations*: the player may be one or two steps ahead of it (Iocaine
+  Powder's "Sicilian reasoning").
+
+A meta-layer scores every expert online with decay and trusts the best one as far as its
+out-of-sample record deserves: the confidence is the decayed hit rate of whichever expert was
+on top when each past round was decided. That confidence, the top expert's prediction and the
+model's probabilities make one distribution, and SPEC §5.1's EV chooses the move with this
+round's point values and the race to 10; with no signal the distribution is the model's and the
+bot plays for value. When the player wins too many rounds the bot is being read, and it mixes in
+the round's unexploitable mixed strategy (game/policies.py), drawn with keyed randomness so that
+a game replays exactly.
+
+The state is a pure function of the rounds before the decision (the session's earlier games,
+then this game's), so an instance rebuilding it decides exactly as one that kept it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from threading import Lock
+
+from rpsquest.game.policies import ev_move
+from rpsquest.game.rules import MOVES, TIERS, PlayedRound, RoundPoints
+
+Probabilities = tuple[float, float, float]
+UNIFORM: Probabilities = (1 / 3, 1 / 3, 1 / 3)
+
+MEMORY_GAMES = 10  # the session's earlier games the bot remembers
+TABLE_DECAY = 0.85  # how fast a context's counts forget
+SCORE_DECAY = 0.9  # how fast an expert's hit record forgets
+SCORE_PRIOR = 3.0  # pseudo-rounds at chance that an expert's record starts from
+CONFIDENCE_DECAY = 0.93
+CONFIDENCE_PRIOR = 4.0
+READ_DECAY = 0.93
+READ_FLOOR = 0.5  # a player winning a larger share of rounds than this is reading the bot
+READ_SPAN = 0.2
+READ_PRIOR = 6.0
+MAX_MIX = 0.85
+MATCH_ORDERS = 5
+STRATEGY_DECAY = 0.95
+STRATEGY_MARGIN = 3.0
+
+# A step is one past round as integers: the player's move, the bot's move, their value tiers
+# (0 H, 1 M, 2 L, by that round's points) and the player's result (0 win, 1 lose, 2 draw).
+# Move i beats move (i + 2) % 3; a player who expects the bot's move b plays (b + 1) % 3.
+Step = tuple[int, int, int, int, int]
+_USER, _BOT, _USER_TIER, _BOT_TIER, _RESULT = range(5)
+_RESULTS = ("win", "lose", "draw")
+
+
+def step_of(played: PlayedRound) -> Step:
+    points = played.points
+    return (
+        MOVES.index(played.user_move),
+        MOVES.index(played.bot_move),
+        TIERS.index(points.tier_of(played.user_move)),
+        TIERS.index(points.tier_of(played.bot_move)),
+        _RESULTS.index(played.result),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """Whose symbol a rule predicts (the player's, or the bot's for a mirror), in move or tier
+    space: the step fields that are "own" and "other" for that side."""
+
+    mirror: bool
+    tiers: bool
+
+    @property
+    def own(self) -> int:
+        return (
+            (_BOT_TIER if self.mirror else _USER_TIER)
+            if self.tiers
+            else (_BOT if self.mirror else _USER)
+        )
+
+    @property
+    def other(self) -> int:
+        return (
+            (_USER_TIER if self.mirror else _BOT_TIER)
+            if self.tiers
+            else (_USER if self.mirror else _BOT)
+        )
+
+    def player_move(self, symbol: int, points: RoundPoints) -> int:
+        """The player's move a predicted symbol stands for this round."""
+        move = MOVES.index(points.tier(TIERS[symbol])) if self.tiers else symbol
+        return (move + 1) % 3 if self.mirror else move
+
+
+CHANNELS = tuple(Channel(mirror, tiers) for mirror in (False, True) for tiers in (False, True))
+
+# Each table predicts the channel's next own symbol from decayed counts per context.
+Context = Callable[[Step | None, Step | None, int, int], tuple[int, ...] | None]
+CONTEXTS: dict[str, Context] = {
+    "frequency": lambda s1, s2, o, x: (),
+    "own1": lambda s1, s2, o, x: (s1[o],) if s1 else None,
+    "own2": lambda s1, s2, o, x: (s2[o], s1[o]) if s1 and s2 else None,
+    "other1": lambda s1, s2, o, x: (s1[x],) if s1 else None,
+    "joint1": lambda s1, s2, o, x: (s1[o], s1[x]) if s1 else None,
+    "joint2": lambda s1, s2, o, x: (s2[o], s2[x], s1[o], s1[x]) if s1 and s2 else None,
+    "outcome": lambda s1, s2, o, x: (s1[_RESULT], s1[o]) if s1 else None,
+}
+
+
+def _argmax(values: Sequence[float]) -> int:
+    """The index of the largest value; ties go to the canonical order."""
+    best = 0
+    for i in (1, 2):
+        if values[i] > values[best]:
+            best = i
+    return best
+
+
+class _Record:
+    """A decayed hit rate, starting from `prior` pseudo-rounds at chance."""
+
+    __slots__ = ("decay", "hits", "prior", "rate", "rounds")
+
+    def __init__(self, decay: float, prior: float) -> None:
+        self.decay, self.prior = decay, prior
+        self.hits = self.rounds = 0.0
+        self.rate = 1 / 3
+
+    def add(self, hit: bool) -> None:
+        self.hits = self.hits * self.decay + hit
+        self.rounds = self.rounds * self.decay + 1.0
+        self.rate = (self.hits + self.prior / 3) / (self.rounds + self.prior)
+
+    def clear(self) -> None:
+        self.hits = self.rounds = 0.0
+        self.rate = 1 / 3
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """The meta-layer's belief about the player's move, and how much to mix in randomness."""
+
+    probabilities: Probabilities
+    expert: int  # -1 when no expert has an opinion yet
+    confidence: float
+    mix: float
+
+
+def _net(bot: int, user: int, points: RoundPoints) -> float:
+    """The bot's points minus the player's in a round of these moves (a draw nets zero)."""
+    if bot == user:
+        return 0.0
+    if (bot + 2) % 3 == user:
+        return points[MOVES[bot]]
+    return -points[MOVES[user]]
+
+
+def _belief(move: int, confidence: float) -> Probabilities:
+    """`move` with probability `confidence`, the other two sharing the rest."""
+    rest = (1 - confidence) / 2
+    belief = [rest, rest, rest]
+    belief[move] = confidence
+    return (belief[0], belief[1], belief[2])
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What was asked before a round: every expert's prediction and the context keys, so that
+    learning the round reuses them."""
+
+    at: tuple[str, int]
+    predictions: list[int | None]
+    top: int | None
+    keys: list[tuple[int, ...] | None]
+    matches: list[int | None]
+    beliefs: tuple[Probabilities, Probabilities]  # value play (the model alone), exploitation
+    actions: tuple[int, int]  # the EV move against each
+
+
+class AdaptiveState:
+    """Experts and their records after some rounds: `advise` before a round, `learn` after."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.tables: list[tuple[Channel, Context, dict[tuple[int, ...], list[float]]]] = [
+            (channel, context, {}) for channel in CHANNELS for context in CONTEXTS.values()
+        ]
+        # History matching per space: the joint history's recent pairs, by length, map to the
+        # index of the step that followed their latest occurrence. Both sides share it.
+        self.seen: list[list[dict[tuple[int, ...], int]]] = [
+            [{} for _ in range(MATCH_ORDERS)] for _ in (False, True)
+        ]
+        # Experts 0-2 are the model's rotations, then three per table and per matched channel.
+        self.records = [
+            _Record(SCORE_DECAY, SCORE_PRIOR) for _ in range(3 * (1 + len(self.tables) + 4))
+        ]
+        self.confidence = _Record(CONFIDENCE_DECAY, CONFIDENCE_PRIOR)
+        self.player_wins = _Record(READ_DECAY, READ_PRIOR)
+        # Decayed net points of playing against each belief: the meta-layer exploits only
+        # while that has paid more than value play.
+        self.valuing = self.exploiting = 0.0
+        self.scores = (0.0, 0.0)  # (bot, user) before the next round of the current game
+        self.games: list[tuple[str, int]] = []  # (game id, rounds learnt), in order
+        self._pending: _Pending | None = None
+
+    def _match_keys(self, tiers: bool, order: int) -> tuple[int, ...]:
+        own, other = (_USER_TIER, _BOT_TIER) if tiers else (_USER, _BOT)
+        return tuple(x for s in self.steps[-order:] for x in (s[own], s[other]))
+
+    def _ask(self, points: RoundPoints, model: Probabilities | None) -> _Pending:
+        steps = self.steps
+        s1 = steps[-1] if steps else None
+        s2 = steps[-2] if len(steps) > 1 else None
+        guesses: list[int | None] = [_argmax(model) if model else None]
+        keys = []
+        for channel, context, counts in self.tables:
+            key = context(s1, s2, channel.own, channel.other)
+            keys.append(key)
+            found = counts.get(key) if key is not None else None
+            guesses.append(channel.player_move(_argmax(found), points) if found else None)
+        matches = []
+        for tiers in (False, True):
+            match = None
+            for order in range(min(MATCH_ORDERS, len(steps)), 0, -1):
+                match = self.seen[tiers][order - 1].get(self._match_keys(tiers, order))
+                if match is not None:
+                    break
+            matches.append(match)
+        for channel in CHANNELS:
+            match = matches[channel.tiers]
+            guesses.append(
+                None if match is None else channel.player_move(steps[match][channel.own], points)
+            )
+        predictions: list[int | None] = []
+        for guess in guesses:
+            predictions += (
+                (None, None, None) if guess is None else (guess, (guess + 1) % 3, (guess + 2) % 3)
+            )
+        candidates = [i for i, p in enumerate(predictions) if p is not None]
+        records = self.records
+        top = max(candidates, key=lambda i: records[i].rate) if candidates else None
+        base = model or UNIFORM
+        belief = base if top is None else _belief(predictions[top], self.confidence.rate)  # type: ignore[arg-type]
+        bot_score, user_score = self.scores
+        beliefs = (base, belief)
+        actions = tuple(MOVES.index(ev_move(b, points, bot_score, user_score)) for b in beliefs)
+        return _Pending(self._next, predictions, top, keys, matches, beliefs, actions)
+
+    def advise(self, points: RoundPoints, model: Probabilities | None) -> Advice:
+        """The belief to play against this round (`points`, the acting model's probabilities
+        if it has any) and the share of randomness to mix in."""
+        self._pending = pending = self._ask(points, model)
+        read = self.player_wins.rate
+        mix = min(MAX_MIX, max(0.0, (read - READ_FLOOR) / READ_SPAN) * MAX_MIX)
+        exploit = self.exploiting - self.valuing > STRATEGY_MARGIN
+        return Advice(
+            pending.beliefs[exploit], pending.top if exploit else -1, self.confidence.rate, mix
+        )
+
+    def _learn(self, played: PlayedRound, model: Probabilities | None) -> None:
+        """Score every expert on the round just played, then let the predictors learn it."""
+        pending = self._pending
+        if pending is None or pending.at != self._next:
+            pending = self._ask(played.points, model)
+        self._pending = None
+        step = step_of(played)
+        user = step[_USER]
+        for record, predicted in zip(self.records, pending.predictions, strict=True):
+            if predicted is not None:
+                record.add(predicted == user)
+        if pending.top is not None:
+            self.confidence.add(pending.predictions[pending.top] == user)
+        self.player_wins.add(step[_RESULT] == 0)
+        value, exploit = (_net(action, user, played.points) for action in pending.actions)
+        self.valuing = self.valuing * STRATEGY_DECAY + value
+        self.exploiting = self.exploiting * STRATEGY_DECAY + exploit
+        self.scores = (played.bot_score, played.user_score)
+        for (channel, _, counts), key in zip(self.tables, pending.keys, strict=True):
+            if key is not None:
+                row = counts.setdefault(key, [0.0, 0.0, 0.0])
+                row[0] *= TABLE_DECAY
+                row[1] *= TABLE_DECAY
+                row[2] *= TABLE_DECAY
+                row[step[channel.own]] += 1.0
+        index = len(self.steps)
+        for tiers in (False, True):
+            for order in range(1, min(MATCH_ORDERS, index) + 1):
+                self.seen[tiers][order - 1][self._match_keys(tiers, order)] = index
+        self.steps.append(step)
+        game_id, rounds = self.games[-1]
+        self.games[-1] = (game_id, rounds + 1)
+
+    @property
+    def _next(self) -> tuple[str, int]:
+        """The round to be decided next: the current game and its rounds learnt so far."""
+        return self.games[-1] if self.games else ("", 0)
+
+    def _start_game(self, game_id: str) -> None:
+        """The model expert's record is per game: its predictions exist only in one game."""
+        for record in self.records[:3]:
+            record.clear()
+        self.scores = (0.0, 0.0)
+        self.games.append((game_id, 0))
+
+    def follow(self, games: Sequence[SessionGame]) -> None:
+        """Learn what this state has not seen of `games`, which continue what it learnt: all
+        but the last game it learnt are `games`' first ones."""
+        for game in games[max(0, len(self.games) - 1) :]:
+            self.extend(game)
+
+    def extend(self, game: SessionGame) -> None:
+        """Learn the rounds of `game` not learnt yet; a new game follows the ones learnt."""
+        if not self.games or self.games[-1][0] != game.game_id:
+            self._start_game(game.game_id)
+        for index in range(self.games[-1][1], len(game.rounds)):
+            model = game.model_history[index] if index < len(game.model_history) else None
+            self._learn(game.rounds[index], model)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionGame:
+    """A game's rounds with the acting model's prediction in each (None where it made none)."""
+
+    game_id: str
+    rounds: Sequence[PlayedRound]
+    model_history: Sequence[Probabilities | None] = ()
+
+    @property
+    def progress(self) -> tuple[str, int]:
+        return self.game_id, len(self.rounds)
+
+
+def _follows(learnt: Sequence[tuple[str, int]], games: Sequence[tuple[str, int]]) -> bool:
+    """A state that learnt `learnt` (game ids and rounds) reaches `games` by learning more."""
+    if not learnt:
+        return True
+    if len(learnt) > len(games):
+        return False
+    *done, (game_id, rounds) = learnt
+    next_id, next_rounds = games[len(done)]
+    return list(games[: len(done)]) == done and next_id == game_id and next_rounds >= rounds
+
+
+class AdaptiveMemory:
+    """Each session's state between rounds, so that a round costs one step and not a replay of
+    the session. A kept state is used only where it learnt a prefix of exactly what a rebuilt
+    one would; otherwise the state is rebuilt from the rounds."""
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self.capacity = capacity
+        self._states: OrderedDict[str, AdaptiveState] = OrderedDict()
+        self._lock = Lock()
+
+    def state(
+        self, session_id: str, game: SessionGame, earlier: Callable[[], Sequence[SessionGame]]
+    ) -> AdaptiveState:
+        """The session's state, brought up to the rounds of `game` so far. `earlier` (the
+        session's games before this one, as they stood when it began) is read only when the
+        kept state is not already inside this game."""
+        with self._lock:
+            state = self._states.pop(session_id, None)
+        if state is not None and _follows(state.games[-1:], [game.progress]):
+            state.extend(game)
+            return state
+        remembered = [*list(earlier())[-MEMORY_GAMES:], game]
+        if state is None or not _follows(state.games, [g.progress for g in remembered]):
+            state = AdaptiveState()
+        state.follow(remembered)
+        return state
+
+    def keep(self, session_id: str, state: AdaptiveState) -> None:
+        with self._lock:
+            self._states[session_id] = state
+            while len(self._states) > self.capacity:
+                self._states.popitem(last=False)
