@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from threading import Lock
 
+from rpsquest.game.gambits import GAMBIT_ROUNDS
 from rpsquest.game.policies import ev_move
 from rpsquest.game.rules import MOVES, TIERS, PlayedRound, RoundPoints
 
@@ -50,7 +51,11 @@ READ_PRIOR = 6.0
 MAX_MIX = 0.85
 MATCH_ORDERS = 5
 STRATEGY_DECAY = 0.95
-STRATEGY_MARGIN = 3.0
+STRATEGY_Z = 1.0  # how sure the bot must be that a strategy out-earns value play
+STRATEGY_PRIOR = 2.0  # pseudo-rounds of no gain with unit variance
+# What the bot can play against: the round's values alone (uniform belief), the model's belief,
+# and the meta-layer's. Each is scored by the decayed net points its EV move would have made.
+STRATEGIES = ("value", "exploit")
 
 # A step is one past round as integers: the player's move, the bot's move, their value tiers
 # (0 H, 1 M, 2 L, by that round's points) and the player's result (0 win, 1 lose, 2 draw).
@@ -145,13 +150,32 @@ class _Record:
         self.rate = 1 / 3
 
 
+class _Gain:
+    """The decayed mean and spread of one strategy's net points over value play, as a z-score."""
+
+    __slots__ = ("squares", "sum", "weight", "z")
+
+    def __init__(self) -> None:
+        self.sum, self.squares, self.weight = 0.0, STRATEGY_PRIOR, STRATEGY_PRIOR
+        self.z = 0.0
+
+    def add(self, gain: float) -> None:
+        decay = STRATEGY_DECAY
+        self.sum = self.sum * decay + gain
+        self.squares = self.squares * decay + gain * gain
+        self.weight = self.weight * decay + 1.0
+        mean = self.sum / self.weight
+        variance = max(self.squares / self.weight - mean * mean, 1e-6)
+        self.z = mean / (variance / self.weight) ** 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class Advice:
     """The meta-layer's belief about the player's move, and how much to mix in randomness."""
 
     probabilities: Probabilities
-    expert: int  # -1 when no expert has an opinion yet
-    confidence: float
+    strategy: str  # one of STRATEGIES
+    expert: int | None  # the top expert, when exploiting
     mix: float
 
 
@@ -182,8 +206,8 @@ class _Pending:
     top: int | None
     keys: list[tuple[int, ...] | None]
     matches: list[int | None]
-    beliefs: tuple[Probabilities, Probabilities]  # value play (the model alone), exploitation
-    actions: tuple[int, int]  # the EV move against each
+    beliefs: tuple[Probabilities, ...]  # one per strategy: STRATEGIES
+    actions: tuple[int, ...]  # the EV move against each
 
 
 class AdaptiveState:
@@ -207,7 +231,7 @@ class AdaptiveState:
         self.player_wins = _Record(READ_DECAY, READ_PRIOR)
         # Decayed net points of playing against each belief: the meta-layer exploits only
         # while that has paid more than value play.
-        self.valuing = self.exploiting = 0.0
+        self.gains = [_Gain() for _ in STRATEGIES[1:]]  # over value play
         self.scores = (0.0, 0.0)  # (bot, user) before the next round of the current game
         self.games: list[tuple[str, int]] = []  # (game id, rounds learnt), in order
         self._pending: _Pending | None = None
@@ -248,10 +272,10 @@ class AdaptiveState:
         candidates = [i for i, p in enumerate(predictions) if p is not None]
         records = self.records
         top = max(candidates, key=lambda i: records[i].rate) if candidates else None
-        base = model or UNIFORM
-        belief = base if top is None else _belief(predictions[top], self.confidence.rate)  # type: ignore[arg-type]
+        top_move = None if top is None else predictions[top]
+        exploit = UNIFORM if top_move is None else _belief(top_move, self.confidence.rate)
         bot_score, user_score = self.scores
-        beliefs = (base, belief)
+        beliefs = (UNIFORM, exploit)
         actions = tuple(MOVES.index(ev_move(b, points, bot_score, user_score)) for b in beliefs)
         return _Pending(self._next, predictions, top, keys, matches, beliefs, actions)
 
@@ -261,10 +285,15 @@ class AdaptiveState:
         self._pending = pending = self._ask(points, model)
         read = self.player_wins.rate
         mix = min(MAX_MIX, max(0.0, (read - READ_FLOOR) / READ_SPAN) * MAX_MIX)
-        exploit = self.exploiting - self.valuing > STRATEGY_MARGIN
-        return Advice(
-            pending.beliefs[exploit], pending.top if exploit else -1, self.confidence.rate, mix
-        )
+        strategy = self._strategy()
+        expert = pending.top if STRATEGIES[strategy] == "exploit" else None
+        return Advice(pending.beliefs[strategy], STRATEGIES[strategy], expert, mix)
+
+    def _strategy(self) -> int:
+        """Value play, unless the model's belief or exploitation has earned significantly
+        more: against a player who cannot be predicted, value play is the best there is."""
+        best = max(range(len(self.gains)), key=lambda k: self.gains[k].z)
+        return best + 1 if self.gains[best].z > STRATEGY_Z else 0
 
     def _learn(self, played: PlayedRound, model: Probabilities | None) -> None:
         """Score every expert on the round just played, then let the predictors learn it."""
@@ -279,10 +308,11 @@ class AdaptiveState:
                 record.add(predicted == user)
         if pending.top is not None:
             self.confidence.add(pending.predictions[pending.top] == user)
-        self.player_wins.add(step[_RESULT] == 0)
-        value, exploit = (_net(action, user, played.points) for action in pending.actions)
-        self.valuing = self.valuing * STRATEGY_DECAY + value
-        self.exploiting = self.exploiting * STRATEGY_DECAY + exploit
+        if played.round_no > GAMBIT_ROUNDS:  # the scripted opening tells nothing of reading
+            self.player_wins.add(step[_RESULT] == 0)
+        value, *others = (_net(action, user, played.points) for action in pending.actions)
+        for gain, net in zip(self.gains, others, strict=True):
+            gain.add(net - value)
         self.scores = (played.bot_score, played.user_score)
         for (channel, _, counts), key in zip(self.tables, pending.keys, strict=True):
             if key is not None:
