@@ -8,7 +8,7 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Self, cast
 
 from sqlalchemy import Connection
@@ -19,6 +19,7 @@ from rpsquest.api import PlayRequest, StartGameRequest, default_player_name
 from rpsquest.config import Settings
 from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
 from rpsquest.features import round_features
+from rpsquest.game.adaptive import MEMORY_GAMES, AdaptiveMemory, Probabilities, SessionGame
 from rpsquest.game.bots import AliasPrediction, Decision, ModelBank, NoModels, Situation, decide
 from rpsquest.game.gambits import choose_gambit, gambit_moves
 from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, NO_ALIAS, draw_alias
@@ -26,7 +27,6 @@ from rpsquest.game.rules import (
     MOVES,
     TARGET_SCORE,
     Move,
-    PlayedRound,
     RoundPoints,
     match_winner,
     played_rounds,
@@ -36,8 +36,10 @@ from rpsquest.game.rules import (
 from rpsquest.store.database import migrate, open_engine, read_connection, write_transaction
 from rpsquest.store.games import (
     GameRecord,
+    HistoryRow,
     PredictionRecord,
     RoundRecord,
+    earlier_session_games,
     find_game,
     game_history,
     insert_game,
@@ -80,12 +82,23 @@ def round_reply(played: RoundRecord) -> dict[str, Any]:
     }
 
 
-def _situation(game: GameRecord, history: list[PlayedRound]) -> Situation:
+def _session_game(game_id: str, rows: Sequence[HistoryRow]) -> SessionGame:
+    models = [None if row[8] is None else cast(Probabilities, tuple(row[8:11])) for row in rows]
+    return SessionGame(game_id, played_rounds(rows), models)
+
+
+def _situation(connection: Connection, game: GameRecord) -> Situation:
     """Everything the bot may know before the game's next round."""
+    played = _session_game(game.id, game_history(connection, game.id))
     round_no = game.rounds_played + 1
     points = round_points(game.id, round_no)
     easy = game.difficulty == "easy"
-    features = round_features(history, points, round_no, easy)
+    features = round_features(played.rounds, points, round_no, easy)
+
+    def earlier() -> list[SessionGame]:
+        found = earlier_session_games(connection, game.session_id, game.created_at, MEMORY_GAMES)
+        return [_session_game(game_id, rows) for game_id, rows in found]
+
     return Situation(
         game.id,
         game.policy,
@@ -93,10 +106,13 @@ def _situation(game: GameRecord, history: list[PlayedRound]) -> Situation:
         game.alias,
         easy,
         cast(list[Move], game.gambit_moves.split(",")),
-        history,
+        played.rounds,
         points,
         round_no,
         features,
+        played.model_history,
+        game.session_id,
+        earlier,
     )
 
 
@@ -139,6 +155,8 @@ class Gameplay:
         self.models = models or NoModels()
         self._new_game_id = new_game_id
         self._new_token = new_token
+        # The adaptive policy's state of sessions in play: a round costs one step, not a replay.
+        self.memory = AdaptiveMemory()
 
     @classmethod
     def open(cls, settings: Settings, models: ModelBank | None = None) -> Self:
@@ -206,8 +224,7 @@ class Gameplay:
             round_no = game.rounds_played + 1
             if request.round is not None and request.round != round_no:
                 raise RoundConflict(f"The next round is {round_no}, not {request.round}.")
-            history = played_rounds(game_history(connection, game.id))
-            game, played, decision = self._play(connection, game, history, request.move)
+            game, played, decision = self._play(connection, game, request.move)
         self._count(game, played, decision)
         return round_reply(played)
 
@@ -220,9 +237,8 @@ class Gameplay:
                 raise GameNotFound("No game with that id.")
             if game.winner is not None:
                 raise GameFinished("This game is over; it has no next round.")
-            history = played_rounds(game_history(connection, game.id))
-        situation = _situation(game, history)
-        decision = decide(situation, self.settings.game_secret, self.models)
+            situation = _situation(connection, game)
+            decision = decide(situation, self.settings.game_secret, self.models, self.memory)
         return {
             "game_id": game.id,
             "round": situation.round_no,
@@ -241,11 +257,11 @@ class Gameplay:
         }
 
     def _play(
-        self, connection: Connection, game: GameRecord, history: list[PlayedRound], move: Move
+        self, connection: Connection, game: GameRecord, move: Move
     ) -> tuple[GameRecord, RoundRecord, Decision]:
-        situation = _situation(game, history)
+        situation = _situation(connection, game)
         points = situation.points
-        decision = decide(situation, self.settings.game_secret, self.models)
+        decision = decide(situation, self.settings.game_secret, self.models, self.memory)
         scored = score_round(move, decision.move, points, game.user_score, game.bot_score)
         acting = decision.acting
         played = RoundRecord(

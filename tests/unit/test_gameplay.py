@@ -86,13 +86,20 @@ def test_the_worked_example_game_plays_its_gambit(make_gameplay):
     assert replies[-1]["next_round_points"] == {"rock": 1.5, "paper": 2.0, "scissors": 1.0}
 
 
-@pytest.mark.parametrize("policy", ["brian", "ace", "dan", "gus"])
-def test_the_bot_move_never_depends_on_the_user_move(make_gameplay, tmp_path, policy):
-    prefix = ["rock", "paper", "paper", "scissors", "rock"]
+LEANS_ROCK = FixedModels({alias: (0.5, 0.3, 0.2) for alias in ("Production", "B", "shadow1")})
+
+
+@pytest.mark.parametrize(
+    ("policy", "models"),
+    [("brian", None), ("brian", LEANS_ROCK), ("ace", None), ("dan", None), ("gus", None)],
+)
+def test_the_bot_move_never_depends_on_the_user_move(make_gameplay, tmp_path, policy, models):
+    prefix = ["rock", "paper", "paper", "scissors", "rock", "rock", "rock", "paper"]
     for round_no in range(1, len(prefix) + 2):
         bot_moves = set()
         for move in MOVES:
-            gameplay = make_gameplay(url=f"sqlite:///{tmp_path / f'{policy}-{round_no}-{move}.db'}")
+            url = f"sqlite:///{tmp_path / f'{policy}-{round_no}-{move}.db'}"
+            gameplay = make_gameplay(url=url, models=models)
             start(gameplay, policy)
             for earlier in prefix[: round_no - 1]:
                 play(gameplay, earlier)
@@ -331,3 +338,42 @@ def test_stored_features_are_the_contract_vector(make_gameplay):
 def test_settings_are_frozen(make_settings):
     with pytest.raises(dataclasses.FrozenInstanceError):
         make_settings().game_secret = "x"
+
+
+def play_session(gameplay, moves_per_game):
+    """Games of one session, the player answering each round with the move of the given value
+    rank (0 lowest), and every reply."""
+    replies = []
+    for k, tiers in enumerate(moves_per_game):
+        game_id = f"00000000-0000-0000-0000-00000000010{k}"
+        gameplay._new_game_id = lambda game_id=game_id: game_id
+        reply = start(gameplay, session_id="session-1")
+        points = reply["round_points"]
+        for tier in tiers:
+            ranked = sorted(points, key=points.get)
+            reply = play(gameplay, ranked[tier], game_id=game_id)
+            replies.append(reply)
+            if reply["finished"]:
+                break
+            points = reply["next_round_points"]
+    return replies
+
+
+def test_a_bot_that_forgot_the_session_decides_exactly_as_one_that_remembers(
+    make_gameplay, tmp_path
+):
+    """The adaptive state is rebuilt from the store (earlier games, the acting model's past
+    predictions) when an instance has not kept it: every decision must come out the same."""
+    irregular = [2, 0, 1, 1, 0, 2, 2, 1, 0, 0, 2, 1] * 3
+    tiers = [[0] * 30, irregular, [1] * 30, irregular]
+    warm = make_gameplay(url=f"sqlite:///{tmp_path / 'warm.db'}", models=LEANS_ROCK)
+    cold = make_gameplay(url=f"sqlite:///{tmp_path / 'cold.db'}", models=LEANS_ROCK)
+    forgetting = cold.play_round
+
+    def play_round(request):
+        cold.memory = type(cold.memory)()
+        return forgetting(request)
+
+    cold.play_round = play_round
+
+    assert play_session(cold, tiers) == play_session(warm, tiers)

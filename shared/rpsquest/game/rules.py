@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 Move = Literal["rock", "paper", "scissors"]
 Result = Literal["win", "lose", "draw"]
@@ -159,11 +159,10 @@ class PlayedRound:
         return outcome(self.user_move, self.bot_move)
 
 
-def played_rounds(
-    rows: Iterable[tuple[int, str, str, float, float, float, float, float]],
-) -> list[PlayedRound]:
+def played_rounds(rows: Iterable[Sequence[Any]]) -> list[PlayedRound]:
     """Rounds from flat rows (round_no, user_move, bot_move, rock, paper and scissors points,
-    user_score, bot_score), as a table keeps them; the moves were checked when played."""
+    user_score, bot_score, then anything), as a table keeps them; the moves were checked when
+    played."""
     return [
         PlayedRound(
             number,
@@ -173,5 +172,5 @@ def played_rounds(
             user_score,
             bot_score,
         )
-        for number, user, bot, rock, paper, scissors, user_score, bot_score in rows
+        for number, user, bot, rock, paper, scissors, user_score, bot_score, *_ in rows
     ]

@@ -11,8 +11,11 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from rpsquest.store.schema import games, predictions, rounds
 
-# (round_no, user_move, bot_move, rock_pts, paper_pts, scissors_pts, user_score, bot_score)
-HistoryRow = tuple[int, str, str, float, float, float, float, float]
+# (round_no, user_move, bot_move, rock_pts, paper_pts, scissors_pts, user_score, bot_score),
+# then the acting alias's p_rock, p_paper, p_scissors (None where it made no prediction)
+HistoryRow = tuple[
+    int, str, str, float, float, float, float, float, float | None, float | None, float | None
+]
 _ID_CHUNK = 500  # game ids per IN (...) query: well inside every backend's parameter limit
 
 
@@ -91,19 +94,44 @@ class PredictionRecord:
 # once per process instead of keying a new statement on every round (the play hot path).
 _GAME = select(games).where(games.c.id == bindparam("game_id"))
 _LOCK_GAME = _GAME.with_for_update()
-_HISTORY = (
-    select(
-        rounds.c.round_no,
-        rounds.c.user_move,
-        rounds.c.bot_move,
-        rounds.c.rock_pts,
-        rounds.c.paper_pts,
-        rounds.c.scissors_pts,
-        rounds.c.user_score,
-        rounds.c.bot_score,
+_ACTING = predictions.alias("acting")
+_HISTORY_COLUMNS = select(
+    rounds.c.round_no,
+    rounds.c.user_move,
+    rounds.c.bot_move,
+    rounds.c.rock_pts,
+    rounds.c.paper_pts,
+    rounds.c.scissors_pts,
+    rounds.c.user_score,
+    rounds.c.bot_score,
+    _ACTING.c.p_rock,
+    _ACTING.c.p_paper,
+    _ACTING.c.p_scissors,
+).outerjoin(
+    _ACTING,
+    (_ACTING.c.game_id == rounds.c.game_id)
+    & (_ACTING.c.round_no == rounds.c.round_no)
+    & (_ACTING.c.alias == rounds.c.alias),
+)
+_HISTORY = _HISTORY_COLUMNS.where(rounds.c.game_id == bindparam("game_id")).order_by(
+    rounds.c.round_no
+)
+_EARLIER_GAMES = (
+    select(games.c.id)
+    .where(
+        games.c.session_id == bindparam("session_id"),
+        games.c.created_at < bindparam("before"),
     )
-    .where(rounds.c.game_id == bindparam("game_id"))
-    .order_by(rounds.c.round_no)
+    .order_by(games.c.created_at.desc(), games.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_EARLIER_ROUNDS = (
+    _HISTORY_COLUMNS.add_columns(rounds.c.game_id)
+    .where(
+        rounds.c.game_id.in_(bindparam("game_ids", expanding=True)),
+        rounds.c.created_at < bindparam("before"),
+    )
+    .order_by(rounds.c.game_id, rounds.c.round_no)
 )
 _STORED_ROUND = select(rounds).where(
     rounds.c.game_id == bindparam("game_id"), rounds.c.round_no == bindparam("round_no")
@@ -135,6 +163,24 @@ def find_game(connection: Connection, game_id: str) -> GameRecord | None:
 def game_history(connection: Connection, game_id: str) -> list[HistoryRow]:
     """The game's rounds, oldest first, with what the bot and the features read of them."""
     return list(connection.execute(_HISTORY, {"game_id": game_id}))
+
+
+def earlier_session_games(
+    connection: Connection, session_id: str, before: str, limit: int
+) -> list[tuple[str, list[HistoryRow]]]:
+    """The session's newest `limit` games started before `before`, oldest first, each with its
+    rounds played before `before`: what a game starting then could know, and never changes."""
+    ids = list(
+        connection.execute(
+            _EARLIER_GAMES, {"session_id": session_id, "before": before, "limit": limit}
+        ).scalars()
+    )
+    if not ids:
+        return []
+    found: dict[str, list[HistoryRow]] = {game_id: [] for game_id in reversed(ids)}
+    for *row, game_id in connection.execute(_EARLIER_ROUNDS, {"game_ids": ids, "before": before}):
+        found[game_id].append(tuple(row))
+    return list(found.items())
 
 
 def stored_round(connection: Connection, game_id: str, round_no: int) -> RoundRecord:

@@ -46,6 +46,7 @@ games = Table(
     Column("mixed_assignment", Boolean, nullable=False),
     Index("ix_games_created_at", "created_at"),
     Index("ix_games_evidence", "family", "alias", "assignment_id", "finished_at"),
+    Index("ix_games_session", "session_id", "created_at"),
 )
 
 rounds = Table(

@@ -173,7 +173,7 @@ def human_corpus(data_dir: Path | None = None) -> tuple[CorpusGame, ...]:
 
 def _simulated_game(player: str, policy: str, game_id: str) -> CorpusGame:
     """One game of legacy bot `player` (as the user) against legacy policy `policy`."""
-    rounds = play_match(game_id, player, policy, BOOTSTRAP_SECRET).rounds
+    rounds = tuple(play_match(game_id, player, policy, BOOTSTRAP_SECRET).rounds)
     return CorpusGame(game_id, "simulated", rounds, True)
 
 
