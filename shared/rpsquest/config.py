@@ -25,6 +25,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"Config {name}={raw!r} is not a number.") from None
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "true" if default else "false")
+    if raw not in ("true", "false"):
+        raise ValueError(f"Config {name}={raw!r} is not true or false.")
+    return raw == "true"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     project_dir: Path
@@ -37,6 +44,7 @@ class Settings:
     start_game_url: str
     admin_token: str | None
     game_secret: str
+    adaptive_policy: bool
     cors_origins: tuple[str, ...]
     promotion_min_games: int
     promotion_threshold: float
@@ -75,6 +83,8 @@ class Settings:
             start_game_url=env.get("RPS_START_GAME_URL", "http://127.0.0.1:8081/"),
             admin_token=env.get("RPS_ADMIN_TOKEN") or None,
             game_secret=env.get("RPS_GAME_SECRET", "rps-quest-dev-secret"),
+            # the kill switch of the adaptive ML policy: false plays SPEC §5.1's EV alone
+            adaptive_policy=_bool(env, "RPS_ADAPTIVE_POLICY", True),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             promotion_min_games=_int(env, "RPS_PROMOTION_MIN_GAMES", 30),
             promotion_threshold=_float(env, "RPS_PROMOTION_THRESHOLD", 0.95),

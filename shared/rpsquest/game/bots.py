@@ -111,29 +111,33 @@ def _legacy(bot: str, situation: Situation, secret: str) -> Move:
     return legacy_move(bot, seen_by_bot(situation.history), situation.points, rng)
 
 
-def _adaptive(
-    situation: Situation, acting: AliasPrediction, secret: str, memory: AdaptiveMemory
+def _ml_move(
+    situation: Situation, acting: AliasPrediction, secret: str, memory: AdaptiveMemory | None
 ) -> Move:
-    """The meta-layer's belief through the EV rule, or, while the bot is being read, a keyed
-    draw from the round's unexploitable mixed strategy."""
-    game = SessionGame(situation.game_id, situation.history, situation.model_history)
-    session = situation.session_id or situation.game_id
-    state = memory.state(session, game, situation.earlier)
-    advice = state.advise(situation.points, acting.probabilities)
-    memory.keep(session, state)
+    """The EV move against the adaptive meta-layer's belief (SPEC §5.1's rule on the acting
+    model alone without `memory`), or, while the bot is being read, a keyed draw from the
+    round's unexploitable mixed strategy."""
     key = f"{situation.game_id}:{situation.round_no}"
-    if advice.mix and keyed_unit(secret, f"{key}:mix") < advice.mix:
-        return unexploitable_move(situation.points, keyed_unit(secret, f"{key}:mixed"))
+    belief = acting.probabilities
+    if memory is not None:
+        game = SessionGame(situation.game_id, situation.history, situation.model_history)
+        session = situation.session_id or situation.game_id
+        state = memory.state(session, game, situation.earlier)
+        advice = state.advise(situation.points, acting.probabilities)
+        memory.keep(session, state)
+        if advice.mix and keyed_unit(secret, f"{key}:mix") < advice.mix:
+            return unexploitable_move(situation.points, keyed_unit(secret, f"{key}:mixed"))
+        belief = advice.probabilities
     easy_draw = keyed_unit(secret, f"{key}:easy") if situation.easy else None
     bot_score, user_score = situation.scores
-    return ev_move(advice.probabilities, situation.points, bot_score, user_score, easy_draw)
+    return ev_move(belief, situation.points, bot_score, user_score, easy_draw)
 
 
 def decide(
     situation: Situation, secret: str, models: ModelBank, memory: AdaptiveMemory | None = None
 ) -> Decision:
-    """The bot's move; it depends only on the state before the round. `memory` keeps the
-    adaptive policy's state between a game's rounds (without it, each round rebuilds it)."""
+    """The bot's move; it depends only on the state before the round. ML policies adapt with
+    `memory`, which keeps each session's state between rounds (a new one rebuilds it)."""
     if situation.round_no <= GAMBIT_ROUNDS:
         return Decision(situation.opening[situation.round_no - 1], "gambit")
     if situation.family == LEGACY_FAMILY:
@@ -158,5 +162,5 @@ def decide(
         fallback = FAMILY_BY_POLICY[situation.policy].fallback_bot
         move = _legacy(fallback, situation, secret)
         return Decision(move, "fallback", predictions=valid, fallback_reason=reason)
-    move = _adaptive(situation, acting, secret, memory or AdaptiveMemory())
+    move = _ml_move(situation, acting, secret, memory)
     return Decision(move, "ml", acting=acting, predictions=valid)
