@@ -3,7 +3,10 @@
 (a) cold start: a new play process to its first ML-backed answer, 12 models in the store,
     against a fresh interpreter merely importing torch, xgboost, sklearn, mlflow and boto3;
 (b) peak RSS of the play worker with all 12 models loaded;
-(c) warm throughput and latency of POST / with wrk over loopback, many concurrent games.
+(c) warm throughput and latency of POST / with wrk over loopback, many concurrent games;
+(d) the decision's own time per ML round, in-process on the same models.
+(a) and (c) run twice, SPEC §5.1's plain EV (RPS_ADAPTIVE_POLICY=false) beside the adaptive
+policy, so that what the adaptive policy costs is a ratio measured in one run.
 
     python bench/serving.py [--project DIR] [--seconds 10]
 
@@ -27,12 +30,13 @@ from pathlib import Path
 import requests
 
 from rpsquest.config import Settings
-from rpsquest.local import Server, start_function, wait_healthy
+from rpsquest.processes import Server, start_function, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 
 HEAVY_IMPORT = "import torch, xgboost, sklearn, mlflow, boto3"
 POLICIES = ("brian", "forrest", "logan")
+PLAY_URL = "http://127.0.0.1:18182/"
 COLD_TRIALS = 5
 CONNECTIONS = int(os.environ.get("RPS_BENCH_CONNECTIONS", "8"))  # = the pod's THREADS
 TARGETS = {"cold_s": 0.6, "ratio": 6.0, "rss_mb": 150.0, "rps": 400.0, "p99_ms": 10.0}
@@ -158,6 +162,66 @@ def run_wrk(url: str, games_file: Path, seconds: int) -> dict[str, float]:
     }
 
 
+def decision_microseconds(settings: Settings, sessions: int = 8) -> dict[str, float]:
+    """Mean time of one ML round's decision (the four models' prediction included), plain EV
+    against adaptive with its state kept, and the rebuild of a 10-game session's state."""
+    from rpsquest.game.adaptive import AdaptiveMemory, AdaptiveState
+    from rpsquest.game.bots import decide
+    from rpsquest.game.legacy import LEGACY_BOTS
+    from rpsquest.serving import ServingModels
+    from rpsquest.training.selfplay import LegacyPlayer, play_session
+
+    models = ServingModels(settings)
+    figures, played = {}, []
+    for mode, memory in (("plain", None), ("adaptive", AdaptiveMemory())):
+        spent, count = 0.0, 0
+
+        def bot(situation, memory=memory):
+            nonlocal spent, count
+            started = time.perf_counter()
+            decision = decide(situation, "bench", models, memory)
+            if decision.phase == "ml":
+                spent, count = spent + time.perf_counter() - started, count + 1
+            return decision
+
+        for k in range(sessions):
+            player = LegacyPlayer(LEGACY_BOTS[k % len(LEGACY_BOTS)])
+            played.append(play_session(f"bench-{k}", player, POLICIES[k % 3], "bench", bot=bot))
+        figures[mode] = spent / count * 1e6
+    started = time.perf_counter()
+    for games in played:
+        AdaptiveState().follow(games)
+    figures["rebuild_ms"] = (time.perf_counter() - started) / len(played) * 1e3
+    return figures
+
+
+def measure(env: dict[str, str], start_url: str, project: Path, seconds: int) -> dict:
+    """Cold starts and the warm wrk run of play in one policy mode."""
+    play = start_function("play", 18182, REPO, env)
+    try:
+        wait_healthy([play])
+        cold_games = new_games(start_url, play.url, COLD_TRIALS, rounds=3)
+        load_games = new_games(start_url, play.url, 600, rounds=3)
+    finally:
+        play.stop()
+    cold = [cold_start(env, g, 18183) for g in cold_games]
+    play = start_function("play", 18182, REPO, env)
+    try:
+        wait_healthy([play])
+        for game in load_games[:3]:  # one ML round per family loads its four models first
+            requests.post(play.url, json=game, timeout=10).raise_for_status()
+        games_file = project / "bench-games.txt"
+        games_file.write_text(
+            "\n".join(json.dumps({**g, "move": "MOVE"}) for g in load_games) + "\n"
+        )
+        warm = run_wrk(play.url, games_file, seconds)
+        loaded = requests.get(play.url + "models", timeout=10).json()["loaded"]
+        worker_mb, master_mb = peak_rss_mb(play)
+    finally:
+        play.stop()
+    return {"cold": cold, "warm": warm, "loaded": loaded, "rss": (worker_mb, master_mb)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--project", type=Path, help="a project whose var/ has a manifest")
@@ -180,38 +244,35 @@ def main() -> None:
         for e in aliases.values()
     ]
 
+    modes = {
+        mode: {**env, "RPS_ADAPTIVE_POLICY": flag, "RPS_PLAY_URL": PLAY_URL}
+        for mode, flag in (("plain", "false"), ("adaptive", "true"))
+    }
     start_game = start_function("start_game", 18181, REPO, env)
-    play = start_function("play", 18182, REPO, env)
     try:
-        wait_healthy([start_game, play])
-        cold_games = new_games(start_game.url, play.url, COLD_TRIALS, rounds=3)
-        load_games = new_games(start_game.url, play.url, 600, rounds=3)
-        play.stop()
-        cold = [cold_start(env, g, 18183) for g in cold_games]
+        wait_healthy([start_game])
         heavy = [heavy_import_seconds() for _ in range(3)]
-
-        play = start_function("play", 18182, REPO, env)
-        wait_healthy([play])
-        for game in load_games[:3]:  # one ML round per family loads its four models first
-            requests.post(play.url, json=game, timeout=10).raise_for_status()
-        games_file = project / "bench-games.txt"
-        games_file.write_text(
-            "\n".join(json.dumps({**g, "move": "MOVE"}) for g in load_games) + "\n"
-        )
-        warm = run_wrk(play.url, games_file, args.seconds)
-        loaded = requests.get(play.url + "models", timeout=10).json()["loaded"]
-        worker_mb, master_mb = peak_rss_mb(play)
+        runs = {
+            mode: measure(e, start_game.url, project, args.seconds) for mode, e in modes.items()
+        }
+        decisions = decision_microseconds(Settings.from_env(env))
     finally:
-        play.stop()
         start_game.stop()
         if not args.project:
             shutil.rmtree(project, ignore_errors=True)
 
-    cold_median, heavy_median = statistics.median(cold), statistics.median(heavy)
+    heavy_median = statistics.median(heavy)
+    plain, adaptive = runs["plain"], runs["adaptive"]
+    cold_median = statistics.median(adaptive["cold"])
+    plain_cold = statistics.median(plain["cold"])
+    warm, plain_warm = adaptive["warm"], plain["warm"]
+    worker_mb, master_mb = adaptive["rss"]
     rows = [
         ("ONNX artifacts", f"{len(sizes)} files, {sum(sizes) / 1024:.0f} KiB", ""),
         ("(a) play cold start, median of 5", f"{cold_median:.3f} s", f"≤ {TARGETS['cold_s']} s"),
-        ("    runs", ", ".join(f"{c:.3f}" for c in cold), ""),
+        ("    runs", ", ".join(f"{c:.3f}" for c in adaptive["cold"]), ""),
+        ("    with plain EV, median of 5", f"{plain_cold:.3f} s", ""),
+        ("    adaptive / plain EV", f"{cold_median / plain_cold:.2f}x", "≤ 1.10x"),
         ("    import torch+xgboost+sklearn+mlflow+boto3, median of 3", f"{heavy_median:.3f} s", ""),
         (
             "    ratio import / cold start",
@@ -223,7 +284,11 @@ def main() -> None:
             f"{worker_mb:.0f} MB",
             f"≤ {TARGETS['rss_mb']:.0f} MB",
         ),
-        ("    models loaded / gunicorn master RSS", f"{len(loaded)} / {master_mb:.0f} MB", ""),
+        (
+            "    models loaded / gunicorn master RSS",
+            f"{len(adaptive['loaded'])} / {master_mb:.0f} MB",
+            "",
+        ),
         (
             f"(c) warm throughput, 1 worker, 8 threads, wrk -c{CONNECTIONS}",
             f"{warm['rps']:.0f} rounds/s",
@@ -235,6 +300,27 @@ def main() -> None:
             f"p99 ≤ {TARGETS['p99_ms']:.0f} ms",
         ),
         ("    requests / non-2xx", f"{warm['requests']:.0f} / {warm['non_2xx']:.0f}", ""),
+        (
+            "    with plain EV: rounds/s, p50 / p99",
+            f"{plain_warm['rps']:.0f}, {plain_warm['p50_ms']:.2f} / {plain_warm['p99_ms']:.2f} ms",
+            "",
+        ),
+        (
+            "    adaptive / plain EV throughput",
+            f"{warm['rps'] / plain_warm['rps']:.2f}x",
+            "≥ 0.90x",
+        ),
+        (
+            "(d) decision per ML round, plain EV / adaptive",
+            f"{decisions['plain']:.0f} / {decisions['adaptive']:.0f} µs",
+            "",
+        ),
+        (
+            "    added by the adaptive policy",
+            f"{decisions['adaptive'] - decisions['plain']:.0f} µs",
+            "",
+        ),
+        ("    rebuilding a 10-game session's state", f"{decisions['rebuild_ms']:.1f} ms", ""),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'figure':<{width}}  {'measured':<22}  target")

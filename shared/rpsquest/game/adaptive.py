@@ -30,10 +30,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from threading import Lock
+from typing import NamedTuple
 
 from rpsquest.game.gambits import GAMBIT_ROUNDS
 from rpsquest.game.policies import ev_move
-from rpsquest.game.rules import MOVES, TIERS, PlayedRound, RoundPoints
+from rpsquest.game.rules import MOVES, PlayedRound, RoundPoints
 
 Probabilities = tuple[float, float, float]
 UNIFORM: Probabilities = (1 / 3, 1 / 3, 1 / 3)
@@ -65,48 +66,42 @@ _USER, _BOT, _USER_TIER, _BOT_TIER, _RESULT = range(5)
 _RESULTS = ("win", "lose", "draw")
 
 
+TierMoves = tuple[int, int, int]  # the moves holding H, M and L in one round
+
+
+def tier_moves(points: RoundPoints) -> TierMoves:
+    values = (points.rock, points.paper, points.scissors)
+    low = min(range(3), key=values.__getitem__)
+    return ((low + 2) % 3, (low + 1) % 3, low)  # H is what L beats, M what beats L
+
+
 def step_of(played: PlayedRound) -> Step:
-    points = played.points
-    return (
-        MOVES.index(played.user_move),
-        MOVES.index(played.bot_move),
-        TIERS.index(points.tier_of(played.user_move)),
-        TIERS.index(points.tier_of(played.bot_move)),
-        _RESULTS.index(played.result),
-    )
+    tiers = tier_moves(played.points)
+    user, bot = MOVES.index(played.user_move), MOVES.index(played.bot_move)
+    return (user, bot, tiers.index(user), tiers.index(bot), _RESULTS.index(played.result))
 
 
-@dataclass(frozen=True, slots=True)
-class Channel:
+class Channel(NamedTuple):
     """Whose symbol a rule predicts (the player's, or the bot's for a mirror), in move or tier
-    space: the step fields that are "own" and "other" for that side."""
+    space, and the step fields that are "own" and "other" for that side."""
 
     mirror: bool
     tiers: bool
+    own: int
+    other: int
 
-    @property
-    def own(self) -> int:
-        return (
-            (_BOT_TIER if self.mirror else _USER_TIER)
-            if self.tiers
-            else (_BOT if self.mirror else _USER)
-        )
-
-    @property
-    def other(self) -> int:
-        return (
-            (_USER_TIER if self.mirror else _BOT_TIER)
-            if self.tiers
-            else (_USER if self.mirror else _BOT)
-        )
-
-    def player_move(self, symbol: int, points: RoundPoints) -> int:
+    def player_move(self, symbol: int, tiers: TierMoves) -> int:
         """The player's move a predicted symbol stands for this round."""
-        move = MOVES.index(points.tier(TIERS[symbol])) if self.tiers else symbol
+        move = tiers[symbol] if self.tiers else symbol
         return (move + 1) % 3 if self.mirror else move
 
 
-CHANNELS = tuple(Channel(mirror, tiers) for mirror in (False, True) for tiers in (False, True))
+def _channel(mirror: bool, tiers: bool) -> Channel:
+    player, bot = (_USER_TIER, _BOT_TIER) if tiers else (_USER, _BOT)
+    return Channel(mirror, tiers, *((bot, player) if mirror else (player, bot)))
+
+
+CHANNELS = tuple(_channel(mirror, tiers) for mirror in (False, True) for tiers in (False, True))
 
 # Each table predicts the channel's next own symbol from decayed counts per context.
 Context = Callable[[Step | None, Step | None, int, int], tuple[int, ...] | None]
@@ -144,10 +139,6 @@ class _Record:
         self.hits = self.hits * self.decay + hit
         self.rounds = self.rounds * self.decay + 1.0
         self.rate = (self.hits + self.prior / 3) / (self.rounds + self.prior)
-
-    def clear(self) -> None:
-        self.hits = self.rounds = 0.0
-        self.rate = 1 / 3
 
 
 class _Gain:
@@ -205,7 +196,7 @@ class _Pending:
     predictions: list[int | None]
     top: int | None
     keys: list[tuple[int, ...] | None]
-    matches: list[int | None]
+    match_keys: tuple[list[tuple[int, ...]], list[tuple[int, ...]]]
     beliefs: tuple[Probabilities, ...]  # one per strategy: STRATEGIES
     actions: tuple[int, ...]  # the EV move against each
 
@@ -223,10 +214,10 @@ class AdaptiveState:
         self.seen: list[list[dict[tuple[int, ...], int]]] = [
             [{} for _ in range(MATCH_ORDERS)] for _ in (False, True)
         ]
-        # Experts 0-2 are the model's rotations, then three per table and per matched channel.
-        self.records = [
-            _Record(SCORE_DECAY, SCORE_PRIOR) for _ in range(3 * (1 + len(self.tables) + 4))
-        ]
+        # Each expert's decayed hit record, by index: 0-2 are the model's rotations, then three
+        # per table and three per matched channel. Plain lists: this is the hot loop of a round.
+        experts = 3 * (1 + len(self.tables) + len(CHANNELS))
+        self.hits, self.rounds, self.rates = [0.0] * experts, [0.0] * experts, [1 / 3] * experts
         self.confidence = _Record(CONFIDENCE_DECAY, CONFIDENCE_PRIOR)
         self.player_wins = _Record(READ_DECAY, READ_PRIOR)
         # Decayed net points of playing against each belief: the meta-layer exploits only
@@ -236,12 +227,16 @@ class AdaptiveState:
         self.games: list[tuple[str, int]] = []  # (game id, rounds learnt), in order
         self._pending: _Pending | None = None
 
-    def _match_keys(self, tiers: bool, order: int) -> tuple[int, ...]:
+    def _match_keys(self, tiers: bool) -> list[tuple[int, ...]]:
+        """The recent joint history by length (1 to MATCH_ORDERS rounds, as far as it goes)."""
         own, other = (_USER_TIER, _BOT_TIER) if tiers else (_USER, _BOT)
-        return tuple(x for s in self.steps[-order:] for x in (s[own], s[other]))
+        recent = self.steps[-MATCH_ORDERS:]
+        pairs = [x for s in recent for x in (s[own], s[other])]
+        return [tuple(pairs[-2 * order :]) for order in range(1, len(recent) + 1)]
 
     def _ask(self, points: RoundPoints, model: Probabilities | None) -> _Pending:
         steps = self.steps
+        tiers = tier_moves(points)
         s1 = steps[-1] if steps else None
         s2 = steps[-2] if len(steps) > 1 else None
         guesses: list[int | None] = [_argmax(model) if model else None]
@@ -250,19 +245,21 @@ class AdaptiveState:
             key = context(s1, s2, channel.own, channel.other)
             keys.append(key)
             found = counts.get(key) if key is not None else None
-            guesses.append(channel.player_move(_argmax(found), points) if found else None)
+            guesses.append(channel.player_move(_argmax(found), tiers) if found else None)
+        match_keys = (self._match_keys(False), self._match_keys(True))
         matches = []
-        for tiers in (False, True):
+        for space, keys_by_order in enumerate(match_keys):
+            seen = self.seen[space]
             match = None
-            for order in range(min(MATCH_ORDERS, len(steps)), 0, -1):
-                match = self.seen[tiers][order - 1].get(self._match_keys(tiers, order))
+            for order in range(len(keys_by_order), 0, -1):
+                match = seen[order - 1].get(keys_by_order[order - 1])
                 if match is not None:
                     break
             matches.append(match)
         for channel in CHANNELS:
             match = matches[channel.tiers]
             guesses.append(
-                None if match is None else channel.player_move(steps[match][channel.own], points)
+                None if match is None else channel.player_move(steps[match][channel.own], tiers)
             )
         predictions: list[int | None] = []
         for guess in guesses:
@@ -270,14 +267,13 @@ class AdaptiveState:
                 (None, None, None) if guess is None else (guess, (guess + 1) % 3, (guess + 2) % 3)
             )
         candidates = [i for i, p in enumerate(predictions) if p is not None]
-        records = self.records
-        top = max(candidates, key=lambda i: records[i].rate) if candidates else None
+        top = max(candidates, key=self.rates.__getitem__) if candidates else None
         top_move = None if top is None else predictions[top]
         exploit = UNIFORM if top_move is None else _belief(top_move, self.confidence.rate)
         bot_score, user_score = self.scores
         beliefs = (UNIFORM, exploit)
         actions = tuple(MOVES.index(ev_move(b, points, bot_score, user_score)) for b in beliefs)
-        return _Pending(self._next, predictions, top, keys, matches, beliefs, actions)
+        return _Pending(self._next, predictions, top, keys, match_keys, beliefs, actions)
 
     def advise(self, points: RoundPoints, model: Probabilities | None) -> Advice:
         """The belief to play against this round (`points`, the acting model's probabilities
@@ -303,9 +299,13 @@ class AdaptiveState:
         self._pending = None
         step = step_of(played)
         user = step[_USER]
-        for record, predicted in zip(self.records, pending.predictions, strict=True):
+        hits, rounds, rates = self.hits, self.rounds, self.rates
+        prior = SCORE_PRIOR
+        for index, predicted in enumerate(pending.predictions):
             if predicted is not None:
-                record.add(predicted == user)
+                hits[index] = hits[index] * SCORE_DECAY + (predicted == user)
+                rounds[index] = rounds[index] * SCORE_DECAY + 1.0
+                rates[index] = (hits[index] + prior / 3) / (rounds[index] + prior)
         if pending.top is not None:
             self.confidence.add(pending.predictions[pending.top] == user)
         if played.round_no > GAMBIT_ROUNDS:  # the scripted opening tells nothing of reading
@@ -322,12 +322,12 @@ class AdaptiveState:
                 row[2] *= TABLE_DECAY
                 row[step[channel.own]] += 1.0
         index = len(self.steps)
-        for tiers in (False, True):
-            for order in range(1, min(MATCH_ORDERS, index) + 1):
-                self.seen[tiers][order - 1][self._match_keys(tiers, order)] = index
+        for seen, keys_by_order in zip(self.seen, pending.match_keys, strict=True):
+            for order, key in enumerate(keys_by_order):
+                seen[order][key] = index
         self.steps.append(step)
-        game_id, rounds = self.games[-1]
-        self.games[-1] = (game_id, rounds + 1)
+        game_id, learnt = self.games[-1]
+        self.games[-1] = (game_id, learnt + 1)
 
     @property
     def _next(self) -> tuple[str, int]:
@@ -336,8 +336,7 @@ class AdaptiveState:
 
     def _start_game(self, game_id: str) -> None:
         """The model expert's record is per game: its predictions exist only in one game."""
-        for record in self.records[:3]:
-            record.clear()
+        self.hits[:3], self.rounds[:3], self.rates[:3] = [0.0] * 3, [0.0] * 3, [1 / 3] * 3
         self.scores = (0.0, 0.0)
         self.games.append((game_id, 0))
 
