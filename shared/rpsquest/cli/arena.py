@@ -1,0 +1,147 @@
+"""Every bot against the opponent zoo on the evaluation seeds (`make arena`):
+
+    rps-arena [--sessions 100] [--bots brian ev-uniform] [--types iocaine human-like]
+              [--jobs 2] [--start-url http://127.0.0.1:8081/] [--json arena.json]
+
+In-process it plays the real engine with the model store's ONNX models (ML bots fall back to
+their legacy bots without them); with --start-url it plays a running stack's policies over HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from rpsquest.arena.baselines import BASELINES
+from rpsquest.arena.seeds import EVALUATION_SEEDS
+from rpsquest.arena.tournament import Rate, Tournament, run_tournament
+from rpsquest.arena.venues import InProcess, OverHttp, Venue
+from rpsquest.arena.zoo import ZOO_TYPES
+from rpsquest.config import Settings
+from rpsquest.game.policies import FAMILY_BY_POLICY, ML_POLICIES, POLICIES
+from rpsquest.training.selfplay import SESSION_GAMES
+
+DEFAULT_BOTS = (*ML_POLICIES, *BASELINES)
+
+
+def _rate(rate: Rate) -> str:
+    low, high = rate.interval
+    return f"{rate.value:.2f} ({low:.2f}-{high:.2f})"
+
+
+def results_table(tournament: Tournament) -> Table:
+    table = Table(
+        title=(
+            f"Bot match win rate against the zoo, {tournament.sessions} sessions x "
+            f"{SESSION_GAMES} games per cell (a tie is not a win; 95 % Wilson intervals)"
+        )
+    )
+    table.add_column("type")
+    for bot in tournament.bots:
+        table.add_column(f"{bot}\ngames 1-10", justify="right")
+        table.add_column(f"{bot}\ngame 1", justify="right")
+    for kind in tournament.kinds:
+        cells = [tournament.cells[bot, kind] for bot in tournament.bots]
+        table.add_row(
+            kind, *(text for c in cells for text in (_rate(c.games), f"{c.first_games.value:.2f}"))
+        )
+    table.add_section()
+    headlines = []
+    for bot in tournament.bots:
+        first = sum(tournament.cells[bot, k].first_games.value for k in tournament.kinds)
+        headlines += [f"{tournament.headline(bot):.3f}", f"{first / len(tournament.kinds):.3f}"]
+    table.add_row("headline", *headlines)
+    table.add_row(
+        "rounds per game",
+        *(text for bot in tournament.bots for text in (f"{_mean_rounds(tournament, bot):.1f}", "")),
+    )
+    return table
+
+
+def _mean_rounds(tournament: Tournament, bot: str) -> float:
+    cells = [tournament.cells[bot, kind] for kind in tournament.kinds]
+    return sum(c.rounds for c in cells) / sum(c.games.games for c in cells)
+
+
+def decision_notes(tournament: Tournament) -> list[str]:
+    """Who made each ML bot's decisions after the gambit: its models, or its fallback bot."""
+    notes = []
+    for bot in tournament.bots:
+        if bot not in FAMILY_BY_POLICY:
+            continue
+        phases = tournament.phases(bot)
+        phases.pop("gambit", None)
+        if not phases:
+            notes.append(f"{bot}: decisions not visible over HTTP")
+            continue
+        total = sum(phases.values())
+        shares = ", ".join(f"{p} {n / total:.1%}" for p, n in sorted(phases.items()))
+        fallback = FAMILY_BY_POLICY[bot].fallback_bot
+        notes.append(f"{bot} after the gambit: {shares} (fallback = legacy bot {fallback})")
+    return notes
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="rps-arena", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=100, help="sessions per bot and type")
+    parser.add_argument(
+        "--bots",
+        nargs="+",
+        choices=(*POLICIES, *BASELINES),
+        help=f"default: {' '.join(DEFAULT_BOTS)} (over HTTP: those the stack serves)",
+    )
+    parser.add_argument("--types", nargs="+", choices=ZOO_TYPES, default=ZOO_TYPES)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes")
+    parser.add_argument("--start-url", help="play a running stack's start_game over HTTP")
+    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= len(EVALUATION_SEEDS):
+        parser.error(f"--sessions must be between 1 and {len(EVALUATION_SEEDS)}")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.start_url and args.bots and (baselines := set(args.bots) - set(POLICIES)):
+        parser.error(f"baselines play in-process only: {' '.join(sorted(baselines))}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _arguments(argv)
+    venue: Venue
+    if args.start_url:
+        venue, where = OverHttp(args.start_url), f"over HTTP against {args.start_url}"
+    else:
+        settings = Settings.from_env()
+        venue, where = InProcess(settings), f"in-process, models from {settings.model_store}"
+    bots = args.bots or [bot for bot in DEFAULT_BOTS if bot in venue.bots]
+    console = Console(width=200)
+    console.print(f"rps-arena {where}")
+    started = time.perf_counter()
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("sessions", total=len(bots) * len(args.types) * args.sessions)
+            tournament = run_tournament(
+                venue, bots, args.types, args.sessions, args.jobs, lambda: progress.advance(task)
+            )
+    except requests.RequestException as exc:
+        raise SystemExit(f"arena: the server did not answer as expected: {exc}") from None
+    seconds = time.perf_counter() - started
+    console.print(results_table(tournament))
+    for note in decision_notes(tournament):
+        console.print(note)
+    console.print(f"{seconds:.1f} s with {args.jobs} jobs")
+    if args.json:
+        result = {"venue": where, "seconds": seconds, **tournament.as_json()}
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
