@@ -106,6 +106,15 @@ class Respond:
 StepTable = Mapping[tuple[Result, int], Weights]
 
 
+def certain_steps(after: Mapping[Result, int]) -> StepTable:
+    """The step table of a player who always takes step `after[result]`, whatever came before."""
+    return {
+        (result, before): tuple(float(s == chosen) for s in STEPS)
+        for result, chosen in after.items()
+        for before in STEPS
+    }
+
+
 @dataclass(slots=True)
 class Transitions:
     """Steps from its own last move, drawn by the last result and the step before it;

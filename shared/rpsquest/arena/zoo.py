@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from rpsquest.arena.human import HUMAN_STEP_COUNTS, RESULTS
+from rpsquest.arena.human import HUMAN_STEP_COUNTS
 from rpsquest.arena.predictors import Frequency, Markov
 from rpsquest.arena.strategies import (
     DOWN,
@@ -28,9 +28,10 @@ from rpsquest.arena.strategies import (
     Switcher,
     TierMix,
     Transitions,
+    certain_steps,
     step,
 )
-from rpsquest.game.rules import MOVES, Move, PlayedRound, RoundPoints
+from rpsquest.game.rules import MOVES, Move, PlayedRound, Result, RoundPoints
 
 Builder = Callable[[random.Random], Strategy]
 
@@ -84,17 +85,12 @@ def _copy_last(params: random.Random) -> Strategy:
 
 def _wsls(params: random.Random) -> Strategy:
     """Win-stay/lose-shift and kin: a fixed step from its own last move per last result."""
-    after = {
+    after: dict[Result, int] = {
         "win": params.choice((STAY, STAY, UP, DOWN)),
         "lose": params.choice((UP, DOWN)),
         "draw": params.choice(STEPS),
     }
-    certain = {
-        (result, last): tuple(float(s == after[result]) for s in STEPS)
-        for result in RESULTS
-        for last in STEPS
-    }
-    return _noisy(Transitions(certain), params, 0.1)
+    return _noisy(Transitions(certain_steps(after)), params, 0.1)
 
 
 def _markov2_bot(params: random.Random) -> Strategy:
