@@ -25,7 +25,7 @@ from rpsquest.arena.baselines import BASELINES
 from rpsquest.arena.seeds import EVALUATION_SEEDS
 from rpsquest.arena.tournament import Rate, Tournament, run_tournament
 from rpsquest.arena.venues import InProcess, OverHttp, Venue
-from rpsquest.arena.zoo import ZOO_TYPES
+from rpsquest.arena.zoo import ZOO_TYPES, describe
 from rpsquest.config import Settings
 from rpsquest.game.policies import FAMILY_BY_POLICY, ML_POLICIES, POLICIES
 from rpsquest.training.selfplay import SESSION_GAMES
@@ -40,10 +40,11 @@ def _rate(rate: Rate) -> str:
 
 def results_table(tournament: Tournament) -> Table:
     table = Table(
-        title=(
-            f"Bot match win rate against the zoo, {tournament.sessions} sessions x "
-            f"{SESSION_GAMES} games per cell (a tie is not a win; 95 % Wilson intervals)"
-        )
+        title=f"Bot match win rate against the zoo: {tournament.sessions} sessions per cell",
+        caption=(
+            f"{SESSION_GAMES} games per session; a tie is not a win; 95 % Wilson intervals; "
+            "headline = mean over types"
+        ),
     )
     table.add_column("type")
     for bot in tournament.bots:
@@ -91,16 +92,26 @@ def decision_notes(tournament: Tournament) -> list[str]:
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="rps-arena", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="rps-arena",
+        description=__doc__,
+        epilog="zoo types:\n" + "\n".join(f"  {k:13} {describe(k)}" for k in ZOO_TYPES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--sessions", type=int, default=100, help="sessions per bot and type")
     parser.add_argument(
         "--bots",
         nargs="+",
         choices=(*POLICIES, *BASELINES),
-        help=f"default: {' '.join(DEFAULT_BOTS)} (over HTTP: those the stack serves)",
+        metavar="BOT",
+        help=f"default: {' '.join(DEFAULT_BOTS)}; over HTTP policies only, {' '.join(ML_POLICIES)}",
     )
-    parser.add_argument("--types", nargs="+", choices=ZOO_TYPES, default=ZOO_TYPES)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes")
+    parser.add_argument(
+        "--types", nargs="+", choices=ZOO_TYPES, default=ZOO_TYPES, metavar="TYPE", help="see below"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)"
+    )
     parser.add_argument("--start-url", help="play a running stack's start_game over HTTP")
     parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args(argv)
@@ -137,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     console.print(results_table(tournament))
     for note in decision_notes(tournament):
         console.print(note)
-    console.print(f"{seconds:.1f} s with {args.jobs} jobs")
+    console.print(f"{seconds:.1f} s wall time, --jobs {args.jobs}")
     if args.json:
         result = {"venue": where, "seconds": seconds, **tournament.as_json()}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
