@@ -130,9 +130,17 @@ class Tournament:
     sessions: int
     cells: Mapping[tuple[str, str], Cell]
 
-    def headline(self, bot: str) -> float:
-        """The unweighted mean over types of the bot's games-1-10 win rate."""
-        return statistics.fmean(self.cells[bot, kind].games.value for kind in self.kinds)
+    def headline(self, bot: str, first_game: bool = False) -> float:
+        """The unweighted mean over types of the bot's games-1-10 (or game-1) win rate."""
+        return statistics.fmean(
+            (cell.first_games if first_game else cell.games).value
+            for cell in (self.cells[bot, kind] for kind in self.kinds)
+        )
+
+    def mean_rounds(self, bot: str) -> float:
+        """Rounds per game over all the bot's games."""
+        cells = [self.cells[bot, kind] for kind in self.kinds]
+        return sum(c.rounds for c in cells) / sum(c.games.games for c in cells)
 
     def phases(self, bot: str) -> Counter[str]:
         """The bot's decisions by phase, over all its sessions."""

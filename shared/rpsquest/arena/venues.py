@@ -12,8 +12,7 @@ from rpsquest.arena.baselines import BASELINES, baseline_bot
 from rpsquest.client import Client
 from rpsquest.config import Settings
 from rpsquest.game.bots import Decision, Situation
-from rpsquest.game.legacy import LEGACY_BOTS
-from rpsquest.game.policies import ML_POLICIES, POLICIES
+from rpsquest.game.policies import POLICIES
 from rpsquest.game.rules import PlayedRound
 from rpsquest.modelstore import open_store
 from rpsquest.serving import ServingModels
@@ -62,7 +61,7 @@ class InProcess:
 
     @property
     def bots(self) -> tuple[str, ...]:
-        return (*ML_POLICIES, *BASELINES, *LEGACY_BOTS)
+        return (*POLICIES, *BASELINES)
 
     def open(self) -> SessionRunner:
         models = ServingModels(self.settings, open_store(self.settings.model_store))

@@ -14,6 +14,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -56,21 +57,19 @@ def results_table(tournament: Tournament) -> Table:
             kind, *(text for c in cells for text in (_rate(c.games), f"{c.first_games.value:.2f}"))
         )
     table.add_section()
-    headlines = []
-    for bot in tournament.bots:
-        first = sum(tournament.cells[bot, k].first_games.value for k in tournament.kinds)
-        headlines += [f"{tournament.headline(bot):.3f}", f"{first / len(tournament.kinds):.3f}"]
-    table.add_row("headline", *headlines)
+    table.add_row(
+        "headline",
+        *(
+            f"{tournament.headline(bot, first_game):.3f}"
+            for bot in tournament.bots
+            for first_game in (False, True)
+        ),
+    )
     table.add_row(
         "rounds per game",
-        *(text for bot in tournament.bots for text in (f"{_mean_rounds(tournament, bot):.1f}", "")),
+        *(text for bot in tournament.bots for text in (f"{tournament.mean_rounds(bot):.1f}", "")),
     )
     return table
-
-
-def _mean_rounds(tournament: Tournament, bot: str) -> float:
-    cells = [tournament.cells[bot, kind] for kind in tournament.kinds]
-    return sum(c.rounds for c in cells) / sum(c.games.games for c in cells)
 
 
 def decision_notes(tournament: Tournament) -> list[str]:
@@ -91,7 +90,27 @@ def decision_notes(tournament: Tournament) -> list[str]:
     return notes
 
 
-def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What the command line asks for, checked."""
+
+    venue: Venue
+    where: str
+    bots: list[str]
+    kinds: list[str]
+    sessions: int
+    jobs: int
+    json: Path | None
+
+
+def _venue(start_url: str | None) -> tuple[Venue, str]:
+    if start_url:
+        return OverHttp(start_url), f"over HTTP against {start_url}"
+    settings = Settings.from_env()
+    return InProcess(settings), f"in-process, models from {settings.model_store}"
+
+
+def _arguments(argv: Sequence[str] | None) -> _Run:
     parser = argparse.ArgumentParser(
         prog="rps-arena",
         description=__doc__,
@@ -119,28 +138,30 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--sessions must be between 1 and {len(EVALUATION_SEEDS)}")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    if args.start_url and args.bots and (baselines := set(args.bots) - set(POLICIES)):
-        parser.error(f"baselines play in-process only: {' '.join(sorted(baselines))}")
-    return args
+    venue, where = _venue(args.start_url)
+    bots = args.bots or [bot for bot in DEFAULT_BOTS if bot in venue.bots]
+    if unseated := [bot for bot in bots if bot not in venue.bots]:
+        parser.error(f"{' '.join(unseated)} cannot play {where}: baselines play in-process only")
+    return _Run(venue, where, bots, list(args.types), args.sessions, args.jobs, args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _arguments(argv)
-    venue: Venue
-    if args.start_url:
-        venue, where = OverHttp(args.start_url), f"over HTTP against {args.start_url}"
-    else:
-        settings = Settings.from_env()
-        venue, where = InProcess(settings), f"in-process, models from {settings.model_store}"
-    bots = args.bots or [bot for bot in DEFAULT_BOTS if bot in venue.bots]
+    run = _arguments(argv)
     console = Console(width=200)
-    console.print(f"rps-arena {where}")
+    console.print(f"rps-arena {run.where}")
     started = time.perf_counter()
     try:
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("sessions", total=len(bots) * len(args.types) * args.sessions)
+            task = progress.add_task(
+                "sessions", total=len(run.bots) * len(run.kinds) * run.sessions
+            )
             tournament = run_tournament(
-                venue, bots, args.types, args.sessions, args.jobs, lambda: progress.advance(task)
+                run.venue,
+                run.bots,
+                run.kinds,
+                run.sessions,
+                run.jobs,
+                lambda: progress.advance(task),
             )
     except requests.RequestException as exc:
         raise SystemExit(f"arena: the server did not answer as expected: {exc}") from None
@@ -148,10 +169,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     console.print(results_table(tournament))
     for note in decision_notes(tournament):
         console.print(note)
-    console.print(f"{seconds:.1f} s wall time, --jobs {args.jobs}")
-    if args.json:
-        result = {"venue": where, "seconds": seconds, **tournament.as_json()}
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"{seconds:.1f} s wall time, --jobs {run.jobs}")
+    if run.json:
+        result = {"venue": run.where, "seconds": seconds, **tournament.as_json()}
+        run.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -62,13 +62,15 @@ def test_a_cell_rates_games_1_to_10_and_game_1_apart():
 
 def test_the_headline_is_the_unweighted_mean_over_types():
     cells = {
-        ("logan", "constant"): Cell("logan", "constant", Rate(1, 2), Rate(1, 1), 20, {}),
+        ("logan", "constant"): Cell("logan", "constant", Rate(1, 2), Rate(0, 1), 20, {}),
         ("logan", "random"): Cell("logan", "random", Rate(9, 10), Rate(1, 1), 120, {}),
     }
 
     tournament = Tournament(("logan",), ("constant", "random"), 1, cells)
 
     assert tournament.headline("logan") == pytest.approx(0.7)  # not 10 / 12
+    assert tournament.headline("logan", first_game=True) == 0.5
+    assert tournament.mean_rounds("logan") == 140 / 12
 
 
 class Recorder:
