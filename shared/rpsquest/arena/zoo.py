@@ -52,8 +52,8 @@ def _constant(params: random.Random) -> Strategy:
 
 def _cycle(params: random.Random) -> Strategy:
     """Steps through the moves in order (+1) or against it (+2), with up to 10 % noise."""
-    start, up = params.choice(MOVES), params.choice((UP, DOWN))
-    return _noisy(Pattern(tuple(step(start, up * k) for k in range(3))), params, 0.1)
+    start, direction = params.choice(MOVES), params.choice((UP, DOWN))
+    return _noisy(Pattern(tuple(step(start, direction * k) for k in range(3))), params, 0.1)
 
 
 def _pattern(params: random.Random) -> Strategy:
