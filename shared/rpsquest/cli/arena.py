@@ -84,9 +84,12 @@ def decision_notes(tournament: Tournament) -> list[str]:
             notes.append(f"{bot}: decisions not visible over HTTP")
             continue
         total = sum(phases.values())
-        shares = ", ".join(f"{p} {n / total:.1%}" for p, n in sorted(phases.items()))
-        fallback = FAMILY_BY_POLICY[bot].fallback_bot
-        notes.append(f"{bot} after the gambit: {shares} (fallback = legacy bot {fallback})")
+        fallback = f"fallback to {FAMILY_BY_POLICY[bot].fallback_bot}"
+        shares = ", ".join(
+            f"{fallback if phase == 'fallback' else phase} {n / total:.1%}"
+            for phase, n in sorted(phases.items())
+        )
+        notes.append(f"{bot} after the gambit: {shares}")
     return notes
 
 

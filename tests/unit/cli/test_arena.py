@@ -15,7 +15,7 @@ def test_the_arena_prints_its_table_and_writes_the_result(tmp_path, monkeypatch,
     printed = capsys.readouterr().out
     written = json.loads(result.read_text())
     assert "headline" in printed
-    assert "logan after the gambit: fallback 100.0% (fallback = legacy bot dan)" in printed
+    assert "logan after the gambit: fallback to dan 100.0%" in printed
     assert written["bots"] == ["ev-uniform", "logan"]
     assert written["types"] == ["constant", "random"]
     assert [cell["games_1_10"]["games"] for cell in written["cells"]] == [20] * 4
