@@ -13,7 +13,9 @@ from rpsquest.store.schema import games
 
 @pytest.mark.slow
 def test_arena_sessions_are_played_over_http_as_test_games(platform):
-    tournament = run_tournament(OverHttp(platform.start_game.url), ["brian"], ["beat-last"], 2)
+    venue = OverHttp(platform.start_game.url)
+
+    tournament = run_tournament(venue, ["brian"], ["beat-last"], 2)
 
     engine = create_engine(platform.database_url)
     with engine.connect() as connection:
@@ -26,7 +28,7 @@ def test_arena_sessions_are_played_over_http_as_test_games(platform):
     cell = tournament.cells["brian", "beat-last"]
     assert cell.games.games == len(stored) == 20
     assert {row.session_id for row in stored} == {
-        session_id("beat-last", evaluation_seed(s)) for s in (0, 1)
+        f"{session_id('beat-last', evaluation_seed(s))}.brian.{venue.run}" for s in (0, 1)
     }
     assert all(row.is_test for row in stored)
     assert cell.games.wins == sum(row.winner == "bot" for row in stored)

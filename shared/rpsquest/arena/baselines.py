@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Callable
 from itertools import pairwise
 
-from rpsquest.game.bots import Decision, Probabilities, Situation
+from rpsquest.game.adaptive import Probabilities
+from rpsquest.game.bots import Decision, Situation
 from rpsquest.game.gambits import GAMBIT_ROUNDS, keyed_int
 from rpsquest.game.policies import ev_move
 from rpsquest.game.rules import MOVES, Move

@@ -3,9 +3,10 @@ stack over HTTP. Both hand back the session's games, which the tournament tallie
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from rpsquest.arena.baselines import BASELINES, baseline_bot
@@ -24,7 +25,7 @@ class PlayedSession:
     """A session's games, and how many of the bot's decisions each phase made (gambit, ml,
     fallback, legacy, baseline); a stack over HTTP does not say, so there it is empty."""
 
-    games: tuple[tuple[PlayedRound, ...], ...]
+    games: tuple[Sequence[PlayedRound], ...]
     phases: Mapping[str, int]
 
 
@@ -71,17 +72,19 @@ class InProcess:
             phases: Counter[str] = Counter()
             chosen = baseline_bot(bot, secret) if bot in BASELINES else server_bot(secret, models)
             games = play_session(session_id, player, bot, secret, bot=_counting(chosen, phases))
-            return PlayedSession(tuple(games), dict(phases))
+            return PlayedSession(tuple(game.rounds for game in games), dict(phases))
 
         return run
 
 
 @dataclass(frozen=True, slots=True)
 class OverHttp:
-    """A running stack: each session's games are started with its session id (as test games,
-    kept out of training and promotion evidence) and played through play."""
+    """A running stack: each session's games are started under one session id (as test games,
+    kept out of training and promotion evidence) and played through play. The stack's bot
+    reads a session's earlier games by that id, so every bot and every run gets its own."""
 
     start_url: str
+    run: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @property
     def bots(self) -> tuple[str, ...]:
@@ -91,7 +94,7 @@ class OverHttp:
         client = Client(self.start_url)
 
         def run(session_id: str, player: SimulatedPlayer, bot: str) -> PlayedSession:
-            start = {"session_id": session_id, "is_test": True}
+            start = {"session_id": f"{session_id}.{bot}.{self.run}", "is_test": True}
             games = tuple(client.play_match(player, bot, **start) for _ in range(SESSION_GAMES))
             return PlayedSession(games, {})
 

@@ -171,6 +171,6 @@ def test_seeds_draw_different_players_of_a_type(kind):
     def moves(seed):
         player = zoo_player(kind, seed)
         games = play_session("arena.same", player, "ev", "s", games=2, bot=_paper_bot)
-        return [r.user_move for game in games for r in game]
+        return [r.user_move for game in games for r in game.rounds]
 
     assert len({tuple(moves(seed)) for seed in range(6)}) > 1
