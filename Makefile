@@ -53,6 +53,13 @@ train: $(INSTALLED)
 eval: $(INSTALLED)
 	$(VENV)/bin/rps-eval
 
+# Sessions of ten games per bot and zoo type (`make arena SESSIONS=20` for a quick look).
+SESSIONS ?= 100
+
+## Every bot against the opponent zoo: match win rate per player type with 95 % intervals (SESSIONS=100)
+arena: $(INSTALLED)
+	$(VENV)/bin/rps-arena --sessions $(SESSIONS)
+
 ## Serving benchmarks: play cold start vs heavy imports, peak RSS, warm throughput with wrk
 bench: $(INSTALLED)
 	$(MAKE) --no-print-directory system SYSTEM_PACKAGES=wrk
@@ -138,4 +145,4 @@ requirements: $(INSTALLED)
 	    --custom-compile-command 'make requirements' -o functions/$$f/requirements.txt || exit; \
 	done
 
-.PHONY: help install system up test train eval bench lint check clean deploy undeploy images requirements
+.PHONY: help install system up test train eval arena bench lint check clean deploy undeploy images requirements

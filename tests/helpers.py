@@ -1,5 +1,6 @@
-"""Helpers every test tier shares: polling, free ports, threads started together, and the game
-API driven the same way in process (a Flask test client) or over HTTP (a real server)."""
+"""Helpers every test tier shares: polling, free ports, threads started together, the game
+API driven the same way in process (a Flask test client) or over HTTP (a real server), and
+played rounds written as move pairs."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ import requests
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from rpsquest.game.rules import PlayedRound, RoundPoints
 from rpsquest.processes import Server
 
 T = TypeVar("T")
 R = TypeVar("R")
 Function = FlaskClient | Server
 Response = TestResponse | requests.Response
+# round 4 of SPEC §2.3's game: H paper, M rock, L scissors
+POINTS = RoundPoints(rock=1.5, paper=2.0, scissors=1.0)
 
 
 def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
@@ -95,3 +99,12 @@ def assert_error(response: Response, status: int, code: str) -> None:
     assert response.headers["Content-Type"] == "application/json"
     assert reply(response)["error"]["code"] == code
     assert reply(response)["error"]["message"]
+
+
+def rounds_of(*pairs: str) -> list[PlayedRound]:
+    """Rounds from "user/bot" move pairs, all at POINTS with scores 0/0: for code that reads
+    only the moves and results."""
+    return [
+        PlayedRound(number, *pair.split("/"), POINTS, 0.0, 0.0)
+        for number, pair in enumerate(pairs, start=1)
+    ]

@@ -1,13 +1,13 @@
-"""A player's HTTP client for start_game and play: legacy bots playing whole games."""
+"""A player's HTTP client for start_game and play: simulated players playing whole games."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import requests
 
-from rpsquest.game.legacy import simulated_player_move
-from rpsquest.game.rules import PlayedRound, RoundPoints
+from rpsquest.game.rules import PlayedRound, RoundPoints, Winner, match_winner
+from rpsquest.training.selfplay import LegacyPlayer, SimulatedPlayer
 
 _TIMEOUT = 10
 
@@ -31,12 +31,22 @@ class Client:
         return response.json()
 
     def play_game(self, player: str, policy: str, **start: Any) -> tuple[str, int]:
-        """Play one game to the finish; returns (winner, rounds)."""
+        """Legacy bot `player` plays one game to the finish; returns (winner, rounds)."""
+        rounds = self.play_match(LegacyPlayer(player), policy, **start)
+        last = rounds[-1]
+        winner = match_winner(last.user_score, last.bot_score)  # play said the game finished
+        return cast(Winner, winner), last.round_no
+
+    def play_match(
+        self, player: SimulatedPlayer, policy: str, **start: Any
+    ) -> tuple[PlayedRound, ...]:
+        """Start a game with `start`'s fields and play it to the finish with `player`'s moves;
+        the rounds are read from play's replies."""
         game = self._post(self.start_url, {"policy": policy, **start})
         history: list[PlayedRound] = []
         points = RoundPoints(**game["round_points"])
         while True:
-            move = simulated_player_move(player, game["game_id"], history, points)
+            move = player.move(game["game_id"], tuple(history), points)
             reply = self._post(
                 self.play_url or game["play_url"],
                 {"game_id": game["game_id"], "game_token": game["game_token"], "move": move},
@@ -52,5 +62,7 @@ class Client:
                 )
             )
             if reply["finished"]:
-                return reply["winner"], reply["round"]
+                rounds = tuple(history)
+                player.game_over(rounds)
+                return rounds
             points = RoundPoints(**reply["next_round_points"])

@@ -1,0 +1,1 @@
+"""The opponent zoo and the tournament that measures every bot against it (`rps-arena`)."""
