@@ -26,6 +26,7 @@ then this game's), so an instance rebuilding it decides exactly as one that kept
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ UNIFORM: Probabilities = (1 / 3, 1 / 3, 1 / 3)
 
 MEMORY_GAMES = 10  # the session's earlier games the bot remembers
 TABLE_DECAY = 0.85  # how fast a context's counts forget
-SCORE_DECAY = 0.9  # how fast an expert's hit record forgets
+SCORE_DECAY = 0.95  # how fast an expert's hit record forgets
 SCORE_PRIOR = 3.0  # pseudo-rounds at chance that an expert's record starts from
 CONFIDENCE_DECAY = 0.93
 CONFIDENCE_PRIOR = 4.0
@@ -51,6 +52,7 @@ READ_SPAN = 0.2
 READ_PRIOR = 6.0
 MAX_MIX = 0.85
 MATCH_ORDERS = 5
+VOTE_SHARPNESS = 15.0
 STRATEGY_DECAY = 0.95
 STRATEGY_Z = 1.0  # how sure the bot must be that a strategy out-earns value play
 STRATEGY_PRIOR = 2.0  # pseudo-rounds of no gain with unit variance
@@ -59,10 +61,12 @@ STRATEGY_PRIOR = 2.0  # pseudo-rounds of no gain with unit variance
 STRATEGIES = ("value", "exploit")
 
 # A step is one past round as integers: the player's move, the bot's move, their value tiers
-# (0 H, 1 M, 2 L, by that round's points) and the player's result (0 win, 1 lose, 2 draw).
+# (0 H, 1 M, 2 L, by that round's points), the player's result (0 win, 1 lose, 2 draw), and
+# each side's shift from its own previous move (0 stay, 1 up, 2 down; 0 in a first round).
 # Move i beats move (i + 2) % 3; a player who expects the bot's move b plays (b + 1) % 3.
-Step = tuple[int, int, int, int, int]
-_USER, _BOT, _USER_TIER, _BOT_TIER, _RESULT = range(5)
+Step = tuple[int, int, int, int, int, int, int]
+_USER, _BOT, _USER_TIER, _BOT_TIER, _RESULT, _USER_SHIFT, _BOT_SHIFT = range(7)
+SPACES = ("move", "tier", "shift")
 _RESULTS = ("win", "lose", "draw")
 
 
@@ -75,33 +79,49 @@ def tier_moves(points: RoundPoints) -> TierMoves:
     return ((low + 2) % 3, (low + 1) % 3, low)  # H is what L beats, M what beats L
 
 
-def step_of(played: PlayedRound) -> Step:
+def step_of(played: PlayedRound, previous: Step | None) -> Step:
     tiers = tier_moves(played.points)
     user, bot = MOVES.index(played.user_move), MOVES.index(played.bot_move)
-    return (user, bot, tiers.index(user), tiers.index(bot), _RESULTS.index(played.result))
+    user_shift = (user - previous[_USER]) % 3 if previous else 0
+    bot_shift = (bot - previous[_BOT]) % 3 if previous else 0
+    result = _RESULTS.index(played.result)
+    return (user, bot, tiers.index(user), tiers.index(bot), result, user_shift, bot_shift)
 
 
 class Channel(NamedTuple):
-    """Whose symbol a rule predicts (the player's, or the bot's for a mirror), in move or tier
-    space, and the step fields that are "own" and "other" for that side."""
+    """Whose symbol a rule predicts (the player's, or the bot's for a mirror), in which space,
+    and the step fields that are "own" and "other" for that side."""
 
     mirror: bool
-    tiers: bool
+    space: int  # an index into SPACES
     own: int
     other: int
 
-    def player_move(self, symbol: int, tiers: TierMoves) -> int:
+    def player_move(self, symbol: int, tiers: TierMoves, last: Step | None) -> int | None:
         """The player's move a predicted symbol stands for this round."""
-        move = tiers[symbol] if self.tiers else symbol
+        if self.space == 0:
+            move = symbol
+        elif self.space == 1:
+            move = tiers[symbol]
+        elif last is None:
+            return None
+        else:
+            move = (last[_BOT if self.mirror else _USER] + symbol) % 3
         return (move + 1) % 3 if self.mirror else move
 
 
-def _channel(mirror: bool, tiers: bool) -> Channel:
-    player, bot = (_USER_TIER, _BOT_TIER) if tiers else (_USER, _BOT)
-    return Channel(mirror, tiers, *((bot, player) if mirror else (player, bot)))
+_FIELDS = ((_USER, _BOT), (_USER_TIER, _BOT_TIER), (_USER_SHIFT, _BOT_SHIFT))
 
 
-CHANNELS = tuple(_channel(mirror, tiers) for mirror in (False, True) for tiers in (False, True))
+def _channel(mirror: bool, space: int) -> Channel:
+    player, bot = _FIELDS[space]
+    return Channel(mirror, space, *((bot, player) if mirror else (player, bot)))
+
+
+CHANNELS = tuple(_channel(mirror, space) for mirror in (False, True) for space in range(3))
+# History matching runs in move and tier space: shifts carry no more than moves there.
+MATCHED = tuple(c for c in CHANNELS if c.space < 2)
+
 
 # Each table predicts the channel's next own symbol from decayed counts per context.
 Context = Callable[[Step | None, Step | None, int, int], tuple[int, ...] | None]
@@ -179,12 +199,12 @@ def _net(bot: int, user: int, points: RoundPoints) -> float:
     return -points[MOVES[user]]
 
 
-def _belief(move: int, confidence: float) -> Probabilities:
-    """`move` with probability `confidence`, the other two sharing the rest."""
-    rest = (1 - confidence) / 2
-    belief = [rest, rest, rest]
-    belief[move] = confidence
-    return (belief[0], belief[1], belief[2])
+def _belief(move: int, offsets: Sequence[float]) -> Probabilities:
+    """The player's move as the top expert's `move` shifted by 0, 1 or 2 steps, each as often
+    as the decayed record of such shifts says (CONFIDENCE_PRIOR pseudo-rounds, evenly)."""
+    total = sum(offsets) + CONFIDENCE_PRIOR
+    shares = [(count + CONFIDENCE_PRIOR / 3) / total for count in offsets]
+    return (shares[-move % 3], shares[(1 - move) % 3], shares[(2 - move) % 3])
 
 
 @dataclass(slots=True)
@@ -194,11 +214,12 @@ class _Pending:
 
     at: tuple[str, int]
     predictions: list[int | None]
-    top: int | None
+    vote: int | None  # the move the experts predict, before weighing it
     keys: list[tuple[int, ...] | None]
     match_keys: tuple[list[tuple[int, ...]], list[tuple[int, ...]]]
     beliefs: tuple[Probabilities, ...]  # one per strategy: STRATEGIES
     actions: tuple[int, ...]  # the EV move against each
+    strategy: int  # the one played
 
 
 class AdaptiveState:
@@ -216,9 +237,11 @@ class AdaptiveState:
         ]
         # Each expert's decayed hit record, by index: 0-2 are the model's rotations, then three
         # per table and three per matched channel. Plain lists: this is the hot loop of a round.
-        experts = 3 * (1 + len(self.tables) + len(CHANNELS))
+        experts = 3 * (1 + len(self.tables) + len(MATCHED))
         self.hits, self.rounds, self.rates = [0.0] * experts, [0.0] * experts, [1 / 3] * experts
-        self.confidence = _Record(CONFIDENCE_DECAY, CONFIDENCE_PRIOR)
+        # How the player's move stood to the top expert's prediction, by shift (0 = a hit),
+        # decayed: out of sample, since the top expert was chosen before each round.
+        self.offsets = [0.0, 0.0, 0.0]
         self.player_wins = _Record(READ_DECAY, READ_PRIOR)
         # Decayed net points of playing against each belief: the meta-layer exploits only
         # while that has paid more than value play.
@@ -245,7 +268,7 @@ class AdaptiveState:
             key = context(s1, s2, channel.own, channel.other)
             keys.append(key)
             found = counts.get(key) if key is not None else None
-            guesses.append(channel.player_move(_argmax(found), tiers) if found else None)
+            guesses.append(channel.player_move(_argmax(found), tiers, s1) if found else None)
         match_keys = (self._match_keys(False), self._match_keys(True))
         matches = []
         for space, keys_by_order in enumerate(match_keys):
@@ -256,24 +279,35 @@ class AdaptiveState:
                 if match is not None:
                     break
             matches.append(match)
-        for channel in CHANNELS:
-            match = matches[channel.tiers]
+        for channel in MATCHED:
+            match = matches[channel.space]
             guesses.append(
-                None if match is None else channel.player_move(steps[match][channel.own], tiers)
+                None if match is None else channel.player_move(steps[match][channel.own], tiers, s1)
             )
         predictions: list[int | None] = []
         for guess in guesses:
             predictions += (
                 (None, None, None) if guess is None else (guess, (guess + 1) % 3, (guess + 2) % 3)
             )
-        candidates = [i for i, p in enumerate(predictions) if p is not None]
-        top = max(candidates, key=self.rates.__getitem__) if candidates else None
-        top_move = None if top is None else predictions[top]
-        exploit = UNIFORM if top_move is None else _belief(top_move, self.confidence.rate)
+        top_move = self._vote(predictions)
+        exploit = UNIFORM if top_move is None else _belief(top_move, self.offsets)
         bot_score, user_score = self.scores
         beliefs = (UNIFORM, exploit)
         actions = tuple(MOVES.index(ev_move(b, points, bot_score, user_score)) for b in beliefs)
-        return _Pending(self._next, predictions, top, keys, match_keys, beliefs, actions)
+        strategy = self._strategy()
+        return _Pending(
+            self._next, predictions, top_move, keys, match_keys, beliefs, actions, strategy
+        )
+
+    def _vote(self, predictions: Sequence[int | None]) -> int | None:
+        """The move the experts predict, each voting with weight exp(VOTE_SHARPNESS * its hit
+        rate): many experts say the same thing in different words, and a vote of the good ones
+        is steadier than the single best of a hundred noisy records."""
+        votes = [0.0, 0.0, 0.0]
+        for rate, predicted in zip(self.rates, predictions, strict=True):
+            if predicted is not None:
+                votes[predicted] += math.exp(VOTE_SHARPNESS * rate)
+        return _argmax(votes) if any(votes) else None
 
     def advise(self, points: RoundPoints, model: Probabilities | None) -> Advice:
         """The belief to play against this round (`points`, the acting model's probabilities
@@ -281,8 +315,8 @@ class AdaptiveState:
         self._pending = pending = self._ask(points, model)
         read = self.player_wins.rate
         mix = min(MAX_MIX, max(0.0, (read - READ_FLOOR) / READ_SPAN) * MAX_MIX)
-        strategy = self._strategy()
-        expert = pending.top if STRATEGIES[strategy] == "exploit" else None
+        strategy = pending.strategy
+        expert = pending.vote if STRATEGIES[strategy] == "exploit" else None
         return Advice(pending.beliefs[strategy], STRATEGIES[strategy], expert, mix)
 
     def _strategy(self) -> int:
@@ -297,7 +331,7 @@ class AdaptiveState:
         if pending is None or pending.at != self._next:
             pending = self._ask(played.points, model)
         self._pending = None
-        step = step_of(played)
+        step = step_of(played, self.steps[-1] if self.steps else None)
         user = step[_USER]
         hits, rounds, rates = self.hits, self.rounds, self.rates
         prior = SCORE_PRIOR
@@ -306,9 +340,14 @@ class AdaptiveState:
                 hits[index] = hits[index] * SCORE_DECAY + (predicted == user)
                 rounds[index] = rounds[index] * SCORE_DECAY + 1.0
                 rates[index] = (hits[index] + prior / 3) / (rounds[index] + prior)
-        if pending.top is not None:
-            self.confidence.add(pending.predictions[pending.top] == user)
-        if played.round_no > GAMBIT_ROUNDS:  # the scripted opening tells nothing of reading
+        if pending.vote is not None:
+            offsets = self.offsets
+            for k in range(3):
+                offsets[k] *= CONFIDENCE_DECAY
+            offsets[(user - pending.vote) % 3] += 1.0
+        if STRATEGIES[pending.strategy] == "exploit" and played.round_no > GAMBIT_ROUNDS:
+            # A player who keeps beating the move meant to exploit them is reading the bot; one
+            # who beats value play may only have a habit, which exploitation will find.
             self.player_wins.add(step[_RESULT] == 0)
         value, *others = (_net(action, user, played.points) for action in pending.actions)
         for gain, net in zip(self.gains, others, strict=True):
