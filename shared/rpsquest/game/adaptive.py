@@ -44,15 +44,13 @@ MEMORY_GAMES = 10  # the session's earlier games the bot remembers
 TABLE_DECAY = 0.85  # how fast a context's counts forget
 SCORE_DECAY = 0.95  # how fast an expert's hit record forgets
 SCORE_PRIOR = 3.0  # pseudo-rounds at chance that an expert's record starts from
-CONFIDENCE_DECAY = 0.93
-CONFIDENCE_PRIOR = 4.0
 READ_DECAY = 0.93
 READ_FLOOR = 0.5  # a player winning a larger share of rounds than this is reading the bot
 READ_SPAN = 0.2
 READ_PRIOR = 6.0
 MAX_MIX = 0.85
 MATCH_ORDERS = 5
-VOTE_SHARPNESS = 15.0
+VOTE_SHARPNESS = 20.0
 STRATEGY_DECAY = 0.95
 STRATEGY_Z = 1.0  # how sure the bot must be that a strategy out-earns value play
 STRATEGY_PRIOR = 2.0  # pseudo-rounds of no gain with unit variance
@@ -199,14 +197,6 @@ def _net(bot: int, user: int, points: RoundPoints) -> float:
     return -points[MOVES[user]]
 
 
-def _belief(move: int, offsets: Sequence[float]) -> Probabilities:
-    """The player's move as the top expert's `move` shifted by 0, 1 or 2 steps, each as often
-    as the decayed record of such shifts says (CONFIDENCE_PRIOR pseudo-rounds, evenly)."""
-    total = sum(offsets) + CONFIDENCE_PRIOR
-    shares = [(count + CONFIDENCE_PRIOR / 3) / total for count in offsets]
-    return (shares[-move % 3], shares[(1 - move) % 3], shares[(2 - move) % 3])
-
-
 @dataclass(slots=True)
 class _Pending:
     """What was asked before a round: every expert's prediction and the context keys, so that
@@ -239,9 +229,6 @@ class AdaptiveState:
         # per table and three per matched channel. Plain lists: this is the hot loop of a round.
         experts = 3 * (1 + len(self.tables) + len(MATCHED))
         self.hits, self.rounds, self.rates = [0.0] * experts, [0.0] * experts, [1 / 3] * experts
-        # How the player's move stood to the top expert's prediction, by shift (0 = a hit),
-        # decayed: out of sample, since the top expert was chosen before each round.
-        self.offsets = [0.0, 0.0, 0.0]
         self.player_wins = _Record(READ_DECAY, READ_PRIOR)
         # Decayed net points of playing against each belief: the meta-layer exploits only
         # while that has paid more than value play.
@@ -289,8 +276,7 @@ class AdaptiveState:
             predictions += (
                 (None, None, None) if guess is None else (guess, (guess + 1) % 3, (guess + 2) % 3)
             )
-        top_move = self._vote(predictions)
-        exploit = UNIFORM if top_move is None else _belief(top_move, self.offsets)
+        top_move, exploit = self._vote(predictions)
         bot_score, user_score = self.scores
         beliefs = (UNIFORM, exploit)
         actions = tuple(MOVES.index(ev_move(b, points, bot_score, user_score)) for b in beliefs)
@@ -299,15 +285,26 @@ class AdaptiveState:
             self._next, predictions, top_move, keys, match_keys, beliefs, actions, strategy
         )
 
-    def _vote(self, predictions: Sequence[int | None]) -> int | None:
-        """The move the experts predict, each voting with weight exp(VOTE_SHARPNESS * its hit
-        rate): many experts say the same thing in different words, and a vote of the good ones
-        is steadier than the single best of a hundred noisy records."""
-        votes = [0.0, 0.0, 0.0]
+    def _vote(self, predictions: Sequence[int | None]) -> tuple[int | None, Probabilities]:
+        """The experts' mixture: each expert stands for "my move with my hit rate, the other
+        two sharing the rest", weighted by exp(VOTE_SHARPNESS x hit rate). Many experts say the
+        same thing in different words, and the mixture of the good ones is steadier and better
+        calibrated than the single best of a hundred noisy records. Returns its likeliest move
+        (None when no expert has an opinion) and the mixture."""
+        belief, total = [0.0, 0.0, 0.0], 0.0
         for rate, predicted in zip(self.rates, predictions, strict=True):
             if predicted is not None:
-                votes[predicted] += math.exp(VOTE_SHARPNESS * rate)
-        return _argmax(votes) if any(votes) else None
+                weight = math.exp(VOTE_SHARPNESS * rate)
+                rest = weight * (1 - rate) / 2
+                belief[0] += rest
+                belief[1] += rest
+                belief[2] += rest
+                belief[predicted] += weight * rate - rest
+                total += weight
+        if not total:
+            return None, UNIFORM
+        mixture = (belief[0] / total, belief[1] / total, belief[2] / total)
+        return _argmax(mixture), mixture
 
     def advise(self, points: RoundPoints, model: Probabilities | None) -> Advice:
         """The belief to play against this round (`points`, the acting model's probabilities
@@ -340,11 +337,6 @@ class AdaptiveState:
                 hits[index] = hits[index] * SCORE_DECAY + (predicted == user)
                 rounds[index] = rounds[index] * SCORE_DECAY + 1.0
                 rates[index] = (hits[index] + prior / 3) / (rounds[index] + prior)
-        if pending.vote is not None:
-            offsets = self.offsets
-            for k in range(3):
-                offsets[k] *= CONFIDENCE_DECAY
-            offsets[(user - pending.vote) % 3] += 1.0
         if STRATEGIES[pending.strategy] == "exploit" and played.round_no > GAMBIT_ROUNDS:
             # A player who keeps beating the move meant to exploit them is reading the bot; one
             # who beats value play may only have a habit, which exploitation will find.
