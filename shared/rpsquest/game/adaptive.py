@@ -3,22 +3,21 @@
 Every round the bot asks a pool of experts what the player will play next:
 - the acting alias's model, the central expert;
 - online predictors of the player's own sequence, the bot's sequence and both together
-  (frequency, Markov chains, history matching, outcome -> transition), each in move space and in
-  value-tier space (H/M/L of that round's points), since values rotate every round and a player
-  who chases or avoids values is invisible in move space;
+  (frequency, Markov chains, history matching, outcome -> transition), each in move space, in
+  value-tier space (H/M/L of that round's points: values rotate every round, so a player who
+  chases or avoids values is invisible in move space) and in shift space (stay, up, down);
 - each predictor's *mirror*: the same rule run on the bot's own history, assuming the player
   reads the bot that way and plays to beat it;
 - each expert's two *rotations*: the player may be one or two steps ahead of it (Iocaine
   Powder's "Sicilian reasoning").
 
-A meta-layer scores every expert online with decay and trusts the best one as far as its
-out-of-sample record deserves: the confidence is the decayed hit rate of whichever expert was
-on top when each past round was decided. That confidence, the top expert's prediction and the
-model's probabilities make one distribution, and SPEC §5.1's EV chooses the move with this
-round's point values and the race to 10; with no signal the distribution is the model's and the
-bot plays for value. When the player wins too many rounds the bot is being read, and it mixes in
-the round's unexploitable mixed strategy (game/policies.py), drawn with keyed randomness so that
-a game replays exactly.
+A meta-layer scores every expert online with decay, and the experts' mixture, each weighted by
+its record, is the belief the bot plays against; SPEC §5.1's EV chooses the move with this
+round's point values and the race to 10. Value play (the EV with uniform probabilities) stays
+the default: exploitation takes over only while it out-earns value play significantly. When the
+player keeps beating exploitation the bot is being read, and it mixes in the round's
+unexploitable mixed strategy (game/policies.py), drawn with keyed randomness so that a game
+replays exactly. docs/policy.md has the whole design and its figures.
 
 The state is a pure function of the rounds before the decision (the session's earlier games,
 then this game's), so an instance rebuilding it decides exactly as one that kept it.
@@ -184,7 +183,6 @@ class Advice:
 
     probabilities: Probabilities
     strategy: str  # one of STRATEGIES
-    expert: int | None  # the top expert, when exploiting
     mix: float
 
 
@@ -204,7 +202,6 @@ class _Pending:
 
     at: tuple[str, int]
     predictions: list[int | None]
-    vote: int | None  # the move the experts predict, before weighing it
     keys: list[tuple[int, ...] | None]
     match_keys: tuple[list[tuple[int, ...]], list[tuple[int, ...]]]
     beliefs: tuple[Probabilities, ...]  # one per strategy: STRATEGIES
@@ -276,21 +273,18 @@ class AdaptiveState:
             predictions += (
                 (None, None, None) if guess is None else (guess, (guess + 1) % 3, (guess + 2) % 3)
             )
-        top_move, exploit = self._vote(predictions)
+        exploit = self._mixture(predictions)
         bot_score, user_score = self.scores
         beliefs = (UNIFORM, exploit)
         actions = tuple(MOVES.index(ev_move(b, points, bot_score, user_score)) for b in beliefs)
         strategy = self._strategy()
-        return _Pending(
-            self._next, predictions, top_move, keys, match_keys, beliefs, actions, strategy
-        )
+        return _Pending(self._next, predictions, keys, match_keys, beliefs, actions, strategy)
 
-    def _vote(self, predictions: Sequence[int | None]) -> tuple[int | None, Probabilities]:
+    def _mixture(self, predictions: Sequence[int | None]) -> Probabilities:
         """The experts' mixture: each expert stands for "my move with my hit rate, the other
         two sharing the rest", weighted by exp(VOTE_SHARPNESS x hit rate). Many experts say the
         same thing in different words, and the mixture of the good ones is steadier and better
-        calibrated than the single best of a hundred noisy records. Returns its likeliest move
-        (None when no expert has an opinion) and the mixture."""
+        calibrated than the single best of a hundred noisy records (uniform with no opinion)."""
         belief, total = [0.0, 0.0, 0.0], 0.0
         for rate, predicted in zip(self.rates, predictions, strict=True):
             if predicted is not None:
@@ -302,9 +296,8 @@ class AdaptiveState:
                 belief[predicted] += weight * rate - rest
                 total += weight
         if not total:
-            return None, UNIFORM
-        mixture = (belief[0] / total, belief[1] / total, belief[2] / total)
-        return _argmax(mixture), mixture
+            return UNIFORM
+        return (belief[0] / total, belief[1] / total, belief[2] / total)
 
     def advise(self, points: RoundPoints, model: Probabilities | None) -> Advice:
         """The belief to play against this round (`points`, the acting model's probabilities
@@ -313,8 +306,7 @@ class AdaptiveState:
         read = self.player_wins.rate
         mix = min(MAX_MIX, max(0.0, (read - READ_FLOOR) / READ_SPAN) * MAX_MIX)
         strategy = pending.strategy
-        expert = pending.vote if STRATEGIES[strategy] == "exploit" else None
-        return Advice(pending.beliefs[strategy], STRATEGIES[strategy], expert, mix)
+        return Advice(pending.beliefs[strategy], STRATEGIES[strategy], mix)
 
     def _strategy(self) -> int:
         """Value play, unless the model's belief or exploitation has earned significantly
