@@ -55,8 +55,9 @@ def _counting(bot: Bot, phases: Counter[str]) -> Bot:
 
 @dataclass(frozen=True, slots=True)
 class InProcess:
-    """The self-play engine with play's decision; ML policies predict with the ONNX models the
-    store's manifest names, loaded as serving loads them, and fall back when there are none."""
+    """The self-play engine with play's decision (RPS_ADAPTIVE_POLICY included); ML policies
+    predict with the ONNX models the store's manifest names, loaded as serving loads them, and
+    fall back when there are none."""
 
     settings: Settings
 
@@ -70,7 +71,11 @@ class InProcess:
 
         def run(session_id: str, player: SimulatedPlayer, bot: str) -> PlayedSession:
             phases: Counter[str] = Counter()
-            chosen = baseline_bot(bot, secret) if bot in BASELINES else server_bot(secret, models)
+            chosen = (
+                baseline_bot(bot, secret)
+                if bot in BASELINES
+                else server_bot(secret, models, self.settings.adaptive_policy)
+            )
             games = play_session(session_id, player, bot, secret, bot=_counting(chosen, phases))
             return PlayedSession(tuple(game.rounds for game in games), dict(phases))
 

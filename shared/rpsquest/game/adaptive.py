@@ -13,9 +13,9 @@ Every round the bot asks a pool of experts what the player will play next:
 
 A meta-layer scores every expert online with decay, and the experts' mixture, each weighted by
 its record, is the belief the bot plays against; SPEC §5.1's EV chooses the move with this
-round's point values and the race to 10. Value play (the EV with uniform probabilities) stays
-the default: exploitation takes over only while it out-earns value play significantly. When the
-player keeps beating exploitation the bot is being read, and it mixes in the round's
+round's point values and the race to 10. Against a player nothing predicts, the mixture stays
+near uniform and the EV plays for value, the best there is against them. When the player keeps
+winning the rounds the bot is being read, and it mixes in the round's
 unexploitable mixed strategy (game/policies.py), drawn with keyed randomness so that a game
 replays exactly. docs/policy.md has the whole design and its figures.
 
@@ -33,7 +33,6 @@ from threading import Lock
 from typing import NamedTuple
 
 from rpsquest.game.gambits import GAMBIT_ROUNDS
-from rpsquest.game.policies import ev_move
 from rpsquest.game.rules import MOVES, PlayedRound, RoundPoints
 
 Probabilities = tuple[float, float, float]
@@ -50,12 +49,6 @@ READ_PRIOR = 6.0
 MAX_MIX = 0.85
 MATCH_ORDERS = 5
 VOTE_SHARPNESS = 20.0
-STRATEGY_DECAY = 0.95
-STRATEGY_Z = 1.0  # how sure the bot must be that a strategy out-earns value play
-STRATEGY_PRIOR = 2.0  # pseudo-rounds of no gain with unit variance
-# What the bot can play against: the round's values alone (uniform belief), the model's belief,
-# and the meta-layer's. Each is scored by the decayed net points its EV move would have made.
-STRATEGIES = ("value", "exploit")
 
 # A step is one past round as integers: the player's move, the bot's move, their value tiers
 # (0 H, 1 M, 2 L, by that round's points), the player's result (0 win, 1 lose, 2 draw), and
@@ -158,41 +151,12 @@ class _Record:
         self.rate = (self.hits + self.prior / 3) / (self.rounds + self.prior)
 
 
-class _Gain:
-    """The decayed mean and spread of one strategy's net points over value play, as a z-score."""
-
-    __slots__ = ("squares", "sum", "weight", "z")
-
-    def __init__(self) -> None:
-        self.sum, self.squares, self.weight = 0.0, STRATEGY_PRIOR, STRATEGY_PRIOR
-        self.z = 0.0
-
-    def add(self, gain: float) -> None:
-        decay = STRATEGY_DECAY
-        self.sum = self.sum * decay + gain
-        self.squares = self.squares * decay + gain * gain
-        self.weight = self.weight * decay + 1.0
-        mean = self.sum / self.weight
-        variance = max(self.squares / self.weight - mean * mean, 1e-6)
-        self.z = mean / (variance / self.weight) ** 0.5
-
-
 @dataclass(frozen=True, slots=True)
 class Advice:
     """The meta-layer's belief about the player's move, and how much to mix in randomness."""
 
     probabilities: Probabilities
-    strategy: str  # one of STRATEGIES
     mix: float
-
-
-def _net(bot: int, user: int, points: RoundPoints) -> float:
-    """The bot's points minus the player's in a round of these moves (a draw nets zero)."""
-    if bot == user:
-        return 0.0
-    if (bot + 2) % 3 == user:
-        return points[MOVES[bot]]
-    return -points[MOVES[user]]
 
 
 @dataclass(slots=True)
@@ -204,9 +168,7 @@ class _Pending:
     predictions: list[int | None]
     keys: list[tuple[int, ...] | None]
     match_keys: tuple[list[tuple[int, ...]], list[tuple[int, ...]]]
-    beliefs: tuple[Probabilities, ...]  # one per strategy: STRATEGIES
-    actions: tuple[int, ...]  # the EV move against each
-    strategy: int  # the one played
+    belief: Probabilities
 
 
 class AdaptiveState:
@@ -227,10 +189,6 @@ class AdaptiveState:
         experts = 3 * (1 + len(self.tables) + len(MATCHED))
         self.hits, self.rounds, self.rates = [0.0] * experts, [0.0] * experts, [1 / 3] * experts
         self.player_wins = _Record(READ_DECAY, READ_PRIOR)
-        # Decayed net points of playing against each belief: the meta-layer exploits only
-        # while that has paid more than value play.
-        self.gains = [_Gain() for _ in STRATEGIES[1:]]  # over value play
-        self.scores = (0.0, 0.0)  # (bot, user) before the next round of the current game
         self.games: list[tuple[str, int]] = []  # (game id, rounds learnt), in order
         self._pending: _Pending | None = None
 
@@ -273,12 +231,8 @@ class AdaptiveState:
             predictions += (
                 (None, None, None) if guess is None else (guess, (guess + 1) % 3, (guess + 2) % 3)
             )
-        exploit = self._mixture(predictions)
-        bot_score, user_score = self.scores
-        beliefs = (UNIFORM, exploit)
-        actions = tuple(MOVES.index(ev_move(b, points, bot_score, user_score)) for b in beliefs)
-        strategy = self._strategy()
-        return _Pending(self._next, predictions, keys, match_keys, beliefs, actions, strategy)
+        belief = self._mixture(predictions)
+        return _Pending(self._next, predictions, keys, match_keys, belief)
 
     def _mixture(self, predictions: Sequence[int | None]) -> Probabilities:
         """The experts' mixture: each expert stands for "my move with my hit rate, the other
@@ -305,14 +259,7 @@ class AdaptiveState:
         self._pending = pending = self._ask(points, model)
         read = self.player_wins.rate
         mix = min(MAX_MIX, max(0.0, (read - READ_FLOOR) / READ_SPAN) * MAX_MIX)
-        strategy = pending.strategy
-        return Advice(pending.beliefs[strategy], STRATEGIES[strategy], mix)
-
-    def _strategy(self) -> int:
-        """Value play, unless the model's belief or exploitation has earned significantly
-        more: against a player who cannot be predicted, value play is the best there is."""
-        best = max(range(len(self.gains)), key=lambda k: self.gains[k].z)
-        return best + 1 if self.gains[best].z > STRATEGY_Z else 0
+        return Advice(pending.belief, mix)
 
     def _learn(self, played: PlayedRound, model: Probabilities | None) -> None:
         """Score every expert on the round just played, then let the predictors learn it."""
@@ -329,14 +276,8 @@ class AdaptiveState:
                 hits[index] = hits[index] * SCORE_DECAY + (predicted == user)
                 rounds[index] = rounds[index] * SCORE_DECAY + 1.0
                 rates[index] = (hits[index] + prior / 3) / (rounds[index] + prior)
-        if STRATEGIES[pending.strategy] == "exploit" and played.round_no > GAMBIT_ROUNDS:
-            # A player who keeps beating the move meant to exploit them is reading the bot; one
-            # who beats value play may only have a habit, which exploitation will find.
+        if played.round_no > GAMBIT_ROUNDS:  # the scripted opening tells nothing of reading
             self.player_wins.add(step[_RESULT] == 0)
-        value, *others = (_net(action, user, played.points) for action in pending.actions)
-        for gain, net in zip(self.gains, others, strict=True):
-            gain.add(net - value)
-        self.scores = (played.bot_score, played.user_score)
         for (channel, _, counts), key in zip(self.tables, pending.keys, strict=True):
             if key is not None:
                 row = counts.setdefault(key, [0.0, 0.0, 0.0])
@@ -360,7 +301,6 @@ class AdaptiveState:
     def _start_game(self, game_id: str) -> None:
         """The model expert's record is per game: its predictions exist only in one game."""
         self.hits[:3], self.rounds[:3], self.rates[:3] = [0.0] * 3, [0.0] * 3, [1 / 3] * 3
-        self.scores = (0.0, 0.0)
         self.games.append((game_id, 0))
 
     def follow(self, games: Sequence[SessionGame]) -> None:

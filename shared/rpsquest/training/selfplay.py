@@ -46,9 +46,10 @@ class LegacyPlayer:
         pass
 
 
-def server_bot(secret: str, models: ModelBank | None = None) -> Bot:
-    """The decision play makes, with `models` standing in for serving's bank."""
-    bank, memory = models or NoModels(), AdaptiveMemory()
+def server_bot(secret: str, models: ModelBank | None = None, adaptive: bool = True) -> Bot:
+    """The decision play makes, with `models` standing in for serving's bank; `adaptive` is
+    play's RPS_ADAPTIVE_POLICY."""
+    bank, memory = models or NoModels(), AdaptiveMemory() if adaptive else None
     return lambda situation: decide(situation, secret, bank, memory)
 
 

@@ -2,7 +2,7 @@ import pytest
 
 from rpsquest.game.bots import AliasPrediction
 from rpsquest.game.rules import match_winner
-from rpsquest.training.selfplay import play_match
+from rpsquest.training.selfplay import play_match, server_bot
 
 
 class Prophet:
@@ -37,7 +37,15 @@ def test_an_ml_policy_acts_through_the_given_alias_after_the_gambit():
     rounds = play_match("m-2", "cal", "brian", "secret", bank, alias="B").rounds
 
     assert bank.calls == len(rounds) - 3
-    assert rounds[3].bot_move == "paper"  # EV against a near-certain rock, before any evidence
+
+
+def test_without_the_adaptive_policy_the_acting_model_alone_decides():
+    bank = Prophet("B", (0.9, 0.05, 0.05))
+    plain = server_bot("secret", bank, adaptive=False)
+
+    rounds = play_match("m-2", "cal", "brian", "secret", alias="B", bot=plain).rounds
+
+    assert {r.bot_move for r in rounds[3:]} == {"paper"}  # EV against a near-certain rock
 
 
 def test_matches_are_reproducible():
