@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
@@ -91,17 +92,18 @@ class PredictionRecord:
 # once per process instead of keying a new statement on every round (the play hot path).
 _GAME = select(games).where(games.c.id == bindparam("game_id"))
 _LOCK_GAME = _GAME.with_for_update()
+_HISTORY_COLUMNS = (
+    rounds.c.round_no,
+    rounds.c.user_move,
+    rounds.c.bot_move,
+    rounds.c.rock_pts,
+    rounds.c.paper_pts,
+    rounds.c.scissors_pts,
+    rounds.c.user_score,
+    rounds.c.bot_score,
+)
 _HISTORY = (
-    select(
-        rounds.c.round_no,
-        rounds.c.user_move,
-        rounds.c.bot_move,
-        rounds.c.rock_pts,
-        rounds.c.paper_pts,
-        rounds.c.scissors_pts,
-        rounds.c.user_score,
-        rounds.c.bot_score,
-    )
+    select(*_HISTORY_COLUMNS)
     .where(rounds.c.game_id == bindparam("game_id"))
     .order_by(rounds.c.round_no)
 )
@@ -169,30 +171,33 @@ def record_predictions(connection: Connection, made: Sequence[PredictionRecord])
 # -- what training reads -------------------------------------------------------------------
 
 
-def game_difficulty(connection: Connection, game_id: str) -> str:
-    return connection.execute(select(games.c.difficulty).where(games.c.id == game_id)).scalar_one()
-
-
-def live_games(connection: Connection) -> list[tuple[str, str, str, int]]:
-    """(id, created_at, source, rounds_played) of every non-test game, newest first."""
+def live_games(connection: Connection) -> list[tuple[str, str, str, int, str]]:
+    """(id, created_at, source, rounds_played, difficulty) of every non-test game, newest first."""
     return list(
         connection.execute(
-            select(games.c.id, games.c.created_at, games.c.source, games.c.rounds_played)
+            select(
+                games.c.id,
+                games.c.created_at,
+                games.c.source,
+                games.c.rounds_played,
+                games.c.difficulty,
+            )
             .where(games.c.is_test.is_(False))
             .order_by(games.c.created_at.desc(), games.c.id.desc())
         )
     )
 
 
-def stored_vectors(
-    connection: Connection, game_ids: Sequence[str], first_round: int
-) -> Iterator[tuple[str, int, str, str]]:
-    """(game_id, round_no, user_move, features as JSON) of the games' rounds from `first_round`
-    on, each game's in round order."""
+def stored_rounds(
+    connection: Connection, game_ids: Sequence[str]
+) -> Iterator[tuple[str, HistoryRow, str]]:
+    """(game_id, history row, the features play stored as JSON) of every round of the games,
+    each game's in round order."""
     for start in range(0, len(game_ids), _ID_CHUNK):
         chunk = game_ids[start : start + _ID_CHUNK]
-        yield from connection.execute(
-            select(rounds.c.game_id, rounds.c.round_no, rounds.c.user_move, rounds.c.features)
-            .where(rounds.c.game_id.in_(chunk), rounds.c.round_no >= first_round)
+        for game_id, features, *history in connection.execute(
+            select(rounds.c.game_id, rounds.c.features, *_HISTORY_COLUMNS)
+            .where(rounds.c.game_id.in_(chunk))
             .order_by(rounds.c.game_id, rounds.c.round_no)
-        )
+        ):
+            yield game_id, cast(HistoryRow, tuple(history)), features
