@@ -79,7 +79,7 @@ def lineage_configs(database: Engine, configs: ModelConfigs) -> dict[str, dict[s
     }
 
 
-def _has_versions(database: Engine, lineages: dict[str, dict[str, ModelConfig]]) -> bool:
+def has_current_versions(database: Engine, lineages: dict[str, dict[str, ModelConfig]]) -> bool:
     """Whether every lineage's newest version takes this build's features: one trained on
     another contract cannot be served, so the first cycle after an upgrade retrains it."""
     with read_connection(database) as connection:
@@ -206,7 +206,10 @@ def _run(
 ) -> CycleResult:
     lineages = lineage_configs(database, configs)
     gate = check_gate(
-        database, settings, force=force, alias_without_version=not _has_versions(database, lineages)
+        database,
+        settings,
+        force=force,
+        alias_without_version=not has_current_versions(database, lineages),
     )
     result = CycleResult(cycle_id, trigger_event_id, "skipped", reason=gate.reason)
     # Without the human corpus, a cycle too small to train is a recorded failure, not a skip.
