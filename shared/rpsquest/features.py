@@ -91,11 +91,14 @@ _TIER_NAMES: tuple[str, ...] = (
     *(f"user_tier_{s}" for s in _TIER_STEPS),
     *(f"user_move_{s}" for s in _MOVE_STEPS),
 )
-_PER_MOVE_NAMES: tuple[str, ...] = tuple(
-    f"{m}_{habit}"
-    for habit in ("tier_tend", f"tier_last{_RECENT_ROUNDS}", "after_result", "tier_step")
-    for m in MOVES
-) + tuple(f"{m}_move_step" for m in MOVES)
+_PER_MOVE_HABITS = (
+    "tier_tend",
+    f"tier_last{_RECENT_ROUNDS}",
+    "after_result",
+    "tier_step",
+    "move_step",
+)
+_PER_MOVE_NAMES: tuple[str, ...] = tuple(f"{m}_{h}" for h in _PER_MOVE_HABITS for m in MOVES)
 
 FEATURE_NAMES: tuple[str, ...] = _V2_NAMES + _TIER_NAMES + _PER_MOVE_NAMES
 N_FEATURES = len(FEATURE_NAMES)
@@ -150,13 +153,13 @@ def _v2_features(
     history: Sequence[PlayedRound], points: RoundPoints, round_no: int, easy: bool
 ) -> list[float]:
     """Indices 0-49: lagged moves, results and values, move tendencies, scores, round, mode."""
-    lagged = [history[-k] if len(history) >= k else None for k in _LAGS]
     vector = _lagged([r.user_move for r in history], _LAGS, MOVES)
     vector += _lagged([r.bot_move for r in history], _LAGS, MOVES)
     vector += _lagged([r.result for r in history], _LAGS, _RESULTS)
     vector += [points[m] for m in MOVES]
-    for r in lagged:
-        vector += [(r.points if r else points)[m] for m in MOVES]
+    for k in _LAGS:
+        then = history[-k].points if len(history) >= k else points
+        vector += [then[m] for m in MOVES]
     vector += _shares([r.user_move for r in history], MOVES)
     n = max(1, len(history))
     vector += [
@@ -191,7 +194,7 @@ class _Habits:
     def of(cls, history: Sequence[PlayedRound]) -> _Habits:
         tiers = [r.points.tier_of(r.user_move) for r in history]
         moves = [r.user_move for r in history]
-        followed = list(zip(history, tiers[1:], strict=False))  # (a round, the next one's tier)
+        followed = list(zip(history, tiers[1:], strict=False))  # a round, and the next one's tier
         return cls(
             tiers=tiers,
             last=history[-1] if history else None,
@@ -216,15 +219,14 @@ class _Habits:
         """Indices 101-115: each tendency read off at the tier (or step) each move means now."""
         if self.last is None:
             return [0.0] * len(_PER_MOVE_NAMES)
-        now = [TIERS.index(points.tier_of(m)) for m in MOVES]
+        now = [points.tier_of(m) for m in MOVES]
         after = self.after[self.last.result]
-        last_tier, last_move = self.tiers[-1], self.last.user_move
         return [
-            *(self.whole[t] for t in now),
-            *(self.recent[t] for t in now),
-            *(after[t] for t in now),
-            *(self.tier_steps[_tier_step(last_tier, TIERS[t])] for t in now),
-            *(self.move_steps[_move_step(last_move, m)] for m in MOVES),
+            *(self.whole[TIERS.index(t)] for t in now),
+            *(self.recent[TIERS.index(t)] for t in now),
+            *(after[TIERS.index(t)] for t in now),
+            *(self.tier_steps[_tier_step(self.tiers[-1], t)] for t in now),
+            *(self.move_steps[_move_step(self.last.user_move, m)] for m in MOVES),
         ]
 
 
