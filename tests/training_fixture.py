@@ -92,6 +92,7 @@ def train_cycle(project: Path) -> Cycle:
                     "artifact": entry["artifact"],
                     "sha256": entry["sha256"],
                     "probe": version["probe"],
+                    "feature_contract": version["feature_contract"],
                 }
             )
     return Cycle(project, result.cycle_id, rows, runs, parity)

@@ -96,7 +96,9 @@ def _situation(connection: Connection, game: GameRecord) -> Situation:
     features = round_features(played.rounds, points, round_no, easy)
 
     def earlier() -> list[SessionGame]:
-        found = earlier_session_games(connection, game.session_id, game.created_at, MEMORY_GAMES)
+        found = earlier_session_games(
+            connection, game.id, game.session_id, game.created_at, MEMORY_GAMES
+        )
         return [_session_game(game_id, rows) for game_id, rows in found]
 
     return Situation(

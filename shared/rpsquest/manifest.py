@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
-from rpsquest import FEATURE_CONTRACT
 from rpsquest.game.policies import ALIASES, FAMILY_NAMES
 from rpsquest.modelstore import MANIFEST_KEY, ModelStore, StoreError
 
@@ -45,7 +44,7 @@ def _object(value: Any, where: str) -> Mapping[str, Any]:
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
     """One alias's model: its version, config and assignment, and the artifact play loads with
-    the hash and probe output it checks before serving it."""
+    the hash, feature contract and probe output it checks before serving it."""
 
     version: int
     config_id: str
@@ -53,12 +52,18 @@ class ModelEntry:
     artifact: str
     sha256: str
     probe: tuple[float, ...]
+    feature_contract: str
 
     @classmethod
-    def from_json(cls, data: Any, where: str) -> Self:
-        """The entry at `where` (e.g. `models.xgboost.B`), checked field by field."""
+    def from_json(cls, data: Any, where: str, inherited_contract: str | None = None) -> Self:
+        """The entry at `where` (e.g. `models.xgboost.B`), checked field by field. Entries
+        written before they named their own contract take `inherited_contract`, the one of
+        the manifest holding them."""
         entry = _object(data, where)
         prefix = f"{where}."
+        contract = entry.get("feature_contract", inherited_contract)
+        if not isinstance(contract, str):
+            raise ManifestError(f"{prefix}feature_contract must be a string, got {contract!r}")
         probe = entry.get("probe")
         if not isinstance(probe, list) or not all(_is_number(p) for p in probe):
             raise ManifestError(f"{prefix}probe must be a list of numbers, got {probe!r}")
@@ -71,6 +76,7 @@ class ModelEntry:
             artifact=_field(entry, "artifact", prefix, str, "a string"),
             sha256=_field(entry, "sha256", prefix, str, "a string"),
             probe=tuple(float(p) for p in probe),
+            feature_contract=contract,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -82,15 +88,18 @@ class ModelEntry:
             "artifact": self.artifact,
             "sha256": self.sha256,
             "probe": list(self.probe),
+            "feature_contract": self.feature_contract,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """One published manifest. Schema and feature contract are this build's constants: a
-    manifest with others fails to load, so they are not fields."""
+    """One published manifest. The schema is this build's constant: a manifest with another
+    fails to load, so it is not a field. The feature contract is the one its writer served;
+    another build's manifest still loads, and serving decides model by model."""
 
     manifest_version: int
+    feature_contract: str
     # Promote always writes both; hand-made manifests (tests, repairs) may leave them out, and
     # play never needed them, so they stay optional as they always were.
     created_at: str | None
@@ -106,23 +115,22 @@ class Manifest:
         if document.get("schema") != SCHEMA or not _is_int(document.get("schema")):
             raise ManifestError(f"schema must be {SCHEMA}, got {document.get('schema')!r}")
         version = _field(document, "manifest_version", "", int, "an integer")
-        if document.get("feature_contract") != FEATURE_CONTRACT:
-            contract = document.get("feature_contract")
-            raise ManifestError(f"feature_contract must be {FEATURE_CONTRACT}, got {contract!r}")
+        contract = _field(document, "feature_contract", "", str, "a string")
         created_at = document.get("created_at")
         if created_at is not None and not isinstance(created_at, str):
             raise ManifestError(f"created_at must be a string, got {created_at!r}")
         ledger_ids = document.get("ledger_ids", [])
         if not isinstance(ledger_ids, list) or not all(_is_int(i) for i in ledger_ids):
             raise ManifestError(f"ledger_ids must be a list of integers, got {ledger_ids!r}")
-        return cls(version, created_at, tuple(ledger_ids), _models(document.get("models")))
+        models = _models(document.get("models"), contract)
+        return cls(version, contract, created_at, tuple(ledger_ids), models)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document §8.2 shows, key for key as promote has always written it."""
         return {
             "schema": SCHEMA,
             "manifest_version": self.manifest_version,
-            "feature_contract": FEATURE_CONTRACT,
+            "feature_contract": self.feature_contract,
             "created_at": self.created_at,
             "ledger_ids": list(self.ledger_ids),
             "models": {
@@ -136,9 +144,9 @@ class Manifest:
         return self.models.get(family, {}).get(alias)
 
 
-def _models(data: Any) -> dict[str, dict[str, ModelEntry]]:
+def _models(data: Any, contract: str) -> dict[str, dict[str, ModelEntry]]:
     """The `models` section, checked against the family catalogue and put in canonical order
-    (promote writes it so; a reordered file still loads)."""
+    (promote writes it so; a reordered file still loads); `contract` is the manifest's."""
     models = _object(data, "models")
     unknown = sorted(set(models) - set(FAMILY_NAMES))
     if unknown:
@@ -150,7 +158,7 @@ def _models(data: Any) -> dict[str, dict[str, ModelEntry]]:
         if unknown:
             raise ManifestError(f"models.{family}: unknown alias {unknown[0]!r}")
         checked[family] = {
-            alias: ModelEntry.from_json(aliases[alias], f"models.{family}.{alias}")
+            alias: ModelEntry.from_json(aliases[alias], f"models.{family}.{alias}", contract)
             for alias in ALIASES
             if alias in aliases
         }

@@ -339,6 +339,7 @@ def _serving_entry(row: Mapping[str, Any]) -> ModelEntry:
             "artifact": str(row["artifact"]),
             "sha256": str(row["sha256"]),
             "probe": [float(p) for p in probe],
+            "feature_contract": str(row["feature_contract"]),
         },
         f"models.{family}.{alias}",
     )
@@ -374,8 +375,9 @@ def publish(
 ) -> Manifest:
     """Roll the alias table forward (§9.3 4b-4c): set MLflow's aliases, then write the manifest
     if its models changed. Rows carry family, alias, version, config_id, assignment_id,
-    artifact, sha256 and probe. Safe to rerun after a crash: the same table gives the manifest
-    already in the store, not a new one."""
+    artifact, sha256, probe and feature_contract (the version's, as train recorded it). Safe to
+    rerun after a crash: the same table gives the manifest already in the store, not a new
+    one."""
     models = serving_models(alias_table)
     for family_models in models.values():
         for entry in family_models.values():
@@ -394,6 +396,7 @@ def publish(
     versions = [m.manifest_version for m in (previous_manifest, current) if m is not None]
     manifest = Manifest(
         manifest_version=max(versions, default=0) + 1,
+        feature_contract=FEATURE_CONTRACT,
         created_at=utc_now(),
         ledger_ids=tuple(int(ledger_id) for ledger_id in ledger_ids),
         models=models,

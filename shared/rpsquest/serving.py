@@ -31,6 +31,14 @@ class LoadError(Exception):
     """An artifact that must not be served."""
 
 
+def _check_contract(artifact: str, source: str, contract: str | None) -> None:
+    """A model trained on other features would answer nonsense (or fail) on ours: refuse it."""
+    if contract != FEATURE_CONTRACT:
+        raise LoadError(
+            f"{artifact}: {source} names feature contract {contract}, not {FEATURE_CONTRACT}"
+        )
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     alias: str
@@ -170,10 +178,10 @@ class ServingModels:
     def _load_model(self, alias: str, entry: ModelEntry) -> LoadedModel:
         from rpsquest.models.export import create_session, predict_onnx
 
+        _check_contract(entry.artifact, "the manifest", entry.feature_contract)
         session = create_session(self._artifact(entry.artifact, entry.sha256))
-        contract = session.get_modelmeta().custom_metadata_map.get("feature_contract")
-        if contract != FEATURE_CONTRACT:
-            raise LoadError(f"{entry.artifact} was built for feature contract {contract}")
+        metadata = session.get_modelmeta().custom_metadata_map
+        _check_contract(entry.artifact, "its ONNX metadata", metadata.get("feature_contract"))
         output = predict_onnx(session, [PROBE_VECTOR])[0]
         if max(abs(float(a) - b) for a, b in zip(output, entry.probe, strict=True)) > (
             PROBE_TOLERANCE

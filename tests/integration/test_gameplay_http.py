@@ -207,7 +207,7 @@ def test_health_and_metrics(platform):
         "status": "ok",
         "function": "play",
         "version": "0.1.0",
-        "feature_contract": "rps50-v2",
+        "feature_contract": "rps50-v3",
         "manifest_version": None,  # no model has been published in this store
     }
     assert metrics.status_code == 200

@@ -68,7 +68,7 @@ def test_the_alias_table_and_the_ledger(promote):
     filtered = requests.get(promote.url + "promotions?family=xgboost", timeout=10).json()
 
     assert aliases["manifest_version"] == 1
-    assert aliases["feature_contract"] == "rps50-v2"
+    assert aliases["feature_contract"] == "rps50-v3"
     assert len(aliases["aliases"]) == 12
     assert aliases["aliases"][0]["registered_model"] == "rps_feedforward"
     assert ledger["count"] == 2

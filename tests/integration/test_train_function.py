@@ -106,6 +106,8 @@ def test_the_evaluation_report_and_sweep_cover_the_trained_models(trainer, proje
     report = run_cli("rpsquest.cli.eval", "--games", "2", env=project_env)
     sweep = run_cli("rpsquest.cli.sweep", "--configs", "mn_c06", "mn_default", env=project_env)
 
+    header = next(line for line in report.splitlines() if "family" in line)
+    assert "stable acc" in header and "adaptive acc" in header  # held-out humans, by cohort
     rows = [line for line in report.splitlines() if "│" in line and "family" not in line]
     assert len(rows) == 12
     for family, alias in zip(

@@ -1,7 +1,13 @@
 import pytest
 
-from rpsquest.features import FEATURE_NAMES, N_FEATURES, PROBE_VECTOR, round_features
-from rpsquest.game.rules import PlayedRound, round_points, score_round
+from rpsquest.features import (
+    FEATURE_NAMES,
+    N_FEATURES,
+    N_V2_FEATURES,
+    PROBE_VECTOR,
+    round_features,
+)
+from rpsquest.game.rules import MOVES, PlayedRound, round_points, score_round
 from tests.conftest import GAME_1
 
 
@@ -17,10 +23,19 @@ def _history(moves):
 
 
 HISTORY = _history([("rock", "scissors"), ("paper", "scissors"), ("scissors", "scissors")])
+# Round 4 of the §2.3 game goes on: paper (H) against rock, a win.
+LONGER = _history(
+    [("rock", "scissors"), ("paper", "scissors"), ("scissors", "scissors"), ("paper", "rock")]
+)
 
 
-def test_names_expand_lag_major_and_keep_easy_mode_last():
-    assert N_FEATURES == 50
+def v2_prefix(vector):
+    return vector[:N_V2_FEATURES]
+
+
+def test_names_expand_lag_major_and_keep_easy_mode_at_49():
+    assert (N_V2_FEATURES, N_FEATURES) == (50, 116)
+    assert len(set(FEATURE_NAMES)) == N_FEATURES
     assert FEATURE_NAMES[:4] == (
         "user_lag1_rock",
         "user_lag1_paper",
@@ -42,7 +57,10 @@ def test_round_one_has_no_history():
     vector = round_features([], round_points(GAME_1, 1), 1, easy=False)
 
     expected = [0.0] * 27 + [1.4, 1.9, 1.0] * 4 + [0.0] * 7 + [10.0, 10.0, 1.0, 0.0]
-    assert vector == pytest.approx(expected, abs=1e-9)
+    assert v2_prefix(vector) == pytest.approx(expected, abs=1e-9)
+    # Without history only this round's tier map is set: rock M, paper H, scissors L.
+    tier_map = [0, 1, 0, 1, 0, 0, 0, 0, 1]
+    assert vector[N_V2_FEATURES:] == [0.0] * 24 + tier_map + [0.0] * 33
 
 
 def test_round_two_sees_one_round():
@@ -55,7 +73,7 @@ def test_round_two_sees_one_round():
     expected[33:39] = [1.8, 1.0, 1.3] * 2
     expected[39] = expected[44] = 1.0
     expected[45:49] = [1.4, 8.6, 10.0, 2.0]
-    assert vector == pytest.approx(expected, abs=1e-9)
+    assert v2_prefix(vector) == pytest.approx(expected, abs=1e-9)
 
 
 def test_round_four_is_the_probe_vector():
@@ -69,6 +87,7 @@ def test_easy_mode_only_sets_index_49():
     easy = round_features(HISTORY, round_points(GAME_1, 4), 4, easy=True)
 
     assert easy[:49] == normal[:49]
+    assert easy[50:] == normal[50:]
     assert (normal[49], easy[49]) == (0.0, 1.0)
 
 
@@ -91,3 +110,72 @@ def test_named_columns_of_the_probe(index, value):
     assert round_features(HISTORY, round_points(GAME_1, 4), 4, easy=False)[index] == (
         pytest.approx(value, abs=1e-9)
     )
+
+
+# The value-relative indices (50-115), derived by hand from the §2.3 game. Rounds 1-4 rank the
+# moves (H, M, L) paper, rock, scissors, except round 2: rock, scissors, paper. So the user's
+# tiers are M, L, L (then H in LONGER), the bot's L, M, L (then M).
+PROBE_TIERS = {
+    "user_tier_lag1_L": 1, "user_tier_lag2_L": 1, "user_tier_lag3_M": 1,
+    "bot_tier_lag1_L": 1, "bot_tier_lag2_M": 1, "bot_tier_lag3_L": 1,
+    "rock_is_M": 1, "paper_is_H": 1, "scissors_is_L": 1,
+    "user_tier_last5_M": 1 / 3, "user_tier_last5_L": 2 / 3,
+    # a win was followed by L, a loss by L; the draw is the last round
+    "after_win_tier_L": 1, "after_lose_tier_L": 1,
+    # M -> L is down, L -> L a repeat
+    "user_tier_repeat": 1 / 2, "user_tier_down": 1 / 2,
+    # rock -> paper -> scissors: each time the beater of the last move
+    "user_move_beater": 1,
+    "rock_tier_tend": 1 / 3, "scissors_tier_tend": 2 / 3,
+    "rock_tier_last5": 1 / 3, "scissors_tier_last5": 2 / 3,
+    # from L: paper (H) is a step down, scissors (L) a repeat; rock is beater(scissors)
+    "paper_tier_step": 1 / 2, "scissors_tier_step": 1 / 2,
+    "rock_move_step": 1,
+}  # fmt: skip
+LONGER_TIERS = {
+    "user_tier_lag1_H": 1, "user_tier_lag2_L": 1, "user_tier_lag3_L": 1, "user_tier_lag4_M": 1,
+    "bot_tier_lag1_M": 1, "bot_tier_lag2_L": 1, "bot_tier_lag3_M": 1,
+    "rock_is_M": 1, "paper_is_H": 1, "scissors_is_L": 1,
+    "user_tier_last5_H": 1 / 4, "user_tier_last5_M": 1 / 4, "user_tier_last5_L": 1 / 2,
+    "after_win_tier_L": 1, "after_lose_tier_L": 1, "after_draw_tier_H": 1,
+    # M -> L down, L -> L repeat, L -> H down (up from L is M)
+    "user_tier_repeat": 1 / 3, "user_tier_down": 2 / 3,
+    # ... then scissors -> paper, the prey of scissors
+    "user_move_beater": 2 / 3, "user_move_prey": 1 / 3,
+    "rock_tier_tend": 1 / 4, "paper_tier_tend": 1 / 4, "scissors_tier_tend": 1 / 2,
+    "rock_tier_last5": 1 / 4, "paper_tier_last5": 1 / 4, "scissors_tier_last5": 1 / 2,
+    # the last round was a win, and after the win came L
+    "scissors_after_result": 1,
+    # from H: rock (M) is down, paper (H) a repeat, scissors (L) up
+    "rock_tier_step": 2 / 3, "paper_tier_step": 1 / 3,
+    # from paper: rock is its prey, scissors its beater
+    "rock_move_step": 1 / 3, "scissors_move_step": 2 / 3,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("history", "round_no", "expected"),
+    [(HISTORY, 4, PROBE_TIERS), (LONGER, 5, LONGER_TIERS)],
+    ids=["round 4 (the probe)", "round 5"],
+)
+def test_value_relative_features_by_hand(history, round_no, expected):
+    vector = round_features(history, round_points(GAME_1, round_no), round_no, easy=False)
+
+    named = dict(zip(FEATURE_NAMES[N_V2_FEATURES:], vector[N_V2_FEATURES:], strict=True))
+    assert named == pytest.approx({name: expected.get(name, 0.0) for name in named}, abs=1e-9)
+
+
+def test_a_tier_habit_shows_at_the_move_holding_that_tier():
+    # the cheapest move every round, whichever it is
+    always_low = _history([(round_points(GAME_1, n).low, "rock") for n in range(1, 7)])
+    points = round_points(GAME_1, 7)
+
+    vector = round_features(always_low, points, 7, easy=False)
+
+    named = dict(zip(FEATURE_NAMES, vector, strict=True))
+    assert [named[f"{m}_tier_tend"] for m in MOVES] == _one_at(MOVES.index(points.low))
+    assert [named[f"{m}_tier_step"] for m in MOVES] == _one_at(MOVES.index(points.low))
+
+
+def _one_at(index):
+    return [1.0 if i == index else 0.0 for i in range(3)]

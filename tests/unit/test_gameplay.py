@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from rpsquest.api import PlayRequest, StartGameRequest
 from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
+from rpsquest.features import N_FEATURES, PROBE_VECTOR
 from rpsquest.game.bots import AliasPrediction, ModelUnavailable
 from rpsquest.game.policies import draw_alias
 from rpsquest.gameplay import Gameplay
@@ -23,7 +24,7 @@ class FixedModels:
         self.broken = broken
 
     def predict(self, family, features):
-        assert len(features) == 50
+        assert len(features) == N_FEATURES
         return {
             alias: AliasPrediction(alias, 7, 3, p)
             for alias, p in self.probabilities.items()
@@ -330,9 +331,7 @@ def test_stored_features_are_the_contract_vector(make_gameplay):
         stored = connection.execute(
             select(rounds.c.features).where(rounds.c.round_no == 4)
         ).scalar_one()
-    vector = json.loads(stored)
-    assert vector[27:30] == [1.5, 2.0, 1.0]
-    assert vector[45:49] == pytest.approx([0.1, 8.1, 8.2, 4.0])
+    assert json.loads(stored) == pytest.approx(PROBE_VECTOR, abs=1e-9)  # §2.3's game
 
 
 def test_settings_are_frozen(make_settings):

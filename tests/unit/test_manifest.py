@@ -14,11 +14,12 @@ from rpsquest.manifest import Manifest, ManifestError, ModelEntry, read_manifest
 from rpsquest.modelstore import FolderStore, StoreError
 
 SHA = "ab" * 32
-# §8.2's example, filled in: one family with two aliases, one empty family, one missing.
+# §8.2's example, filled in: one family with two aliases, one empty family, one missing; each
+# entry names the contract its model was trained on.
 SPEC_EXAMPLE: dict[str, Any] = {
     "schema": 1,
     "manifest_version": 17,
-    "feature_contract": "rps50-v2",
+    "feature_contract": "rps50-v3",
     "created_at": "2024-05-01T12:00:00.000Z",
     "ledger_ids": [41, 42],
     "models": {
@@ -30,6 +31,7 @@ SPEC_EXAMPLE: dict[str, Any] = {
                 "artifact": f"artifacts/feedforward/ffnn_c04/{SHA}.onnx",
                 "sha256": SHA,
                 "probe": [0.41, 0.33, 0.26],
+                "feature_contract": "rps50-v3",
             },
             "shadow2": {
                 "version": 3,
@@ -38,6 +40,7 @@ SPEC_EXAMPLE: dict[str, Any] = {
                 "artifact": f"artifacts/feedforward/ffnn_c01/{SHA}.onnx",
                 "sha256": SHA,
                 "probe": [0.2, 0.5, 0.3],
+                "feature_contract": "rps50-v2",
             },
         },
         "xgboost": {},
@@ -62,7 +65,7 @@ def changed(path: str, value: Any) -> dict[str, Any]:
 def test_the_spec_example_loads_into_attributes():
     manifest = Manifest.from_json(SPEC_EXAMPLE)
 
-    assert manifest.manifest_version == 17
+    assert (manifest.manifest_version, manifest.feature_contract) == (17, "rps50-v3")
     assert manifest.created_at == "2024-05-01T12:00:00.000Z"
     assert manifest.ledger_ids == (41, 42)
     assert list(manifest.models) == ["feedforward", "xgboost"]
@@ -73,6 +76,7 @@ def test_the_spec_example_loads_into_attributes():
         artifact=f"artifacts/feedforward/ffnn_c04/{SHA}.onnx",
         sha256=SHA,
         probe=(0.41, 0.33, 0.26),
+        feature_contract="rps50-v3",
     )
     assert manifest.entry("feedforward", "B") is None
     assert manifest.entry("logistic", "Production") is None
@@ -103,10 +107,22 @@ def test_families_and_aliases_come_back_in_canonical_order():
 
 def test_a_minimal_hand_made_manifest_still_loads():
     manifest = Manifest.from_json(
-        {"schema": 1, "manifest_version": 1, "feature_contract": "rps50-v2", "models": {}}
+        {"schema": 1, "manifest_version": 1, "feature_contract": "rps50-v3", "models": {}}
     )
 
     assert (manifest.created_at, manifest.ledger_ids, manifest.models) == (None, (), {})
+
+
+def test_entries_written_before_they_named_a_contract_take_the_manifests():
+    document = changed("feature_contract", "rps50-v2")
+    for entry in document["models"]["feedforward"].values():
+        del entry["feature_contract"]
+
+    manifest = Manifest.from_json(document)
+
+    assert manifest.feature_contract == "rps50-v2"  # another build's manifest loads
+    assert {e.feature_contract for e in manifest.models["feedforward"].values()} == {"rps50-v2"}
+    assert manifest.to_json()["models"]["feedforward"]["shadow2"]["feature_contract"] == "rps50-v2"
 
 
 @pytest.mark.parametrize(
@@ -118,7 +134,8 @@ def test_a_minimal_hand_made_manifest_still_loads():
         ("manifest_version", "17", "manifest_version must be an integer, got '17'"),
         ("manifest_version", 17.0, "manifest_version must be an integer, got 17.0"),
         ("manifest_version", ..., "manifest_version must be an integer, got None"),
-        ("feature_contract", "rps50-v1", "feature_contract must be rps50-v2, got 'rps50-v1'"),
+        ("feature_contract", 3, "feature_contract must be a string, got 3"),
+        ("feature_contract", ..., "feature_contract must be a string, got None"),
         ("created_at", 1714564800, "created_at must be a string, got 1714564800"),
         ("ledger_ids", [41, "42"], "ledger_ids must be a list of integers"),
         ("models", [], "models must be an object, got []"),
@@ -141,6 +158,11 @@ def test_a_minimal_hand_made_manifest_still_loads():
         ("models.feedforward.Production.probe", "0.41", "probe must be a list of numbers"),
         ("models.feedforward.Production.probe", [0.4, None, 0.6], "probe must be a list of num"),
         ("models.feedforward.Production.probe", [0.5, 0.5], "probe must have 3 values"),
+        (
+            "models.feedforward.Production.feature_contract",
+            None,
+            "models.feedforward.Production.feature_contract must be a string, got None",
+        ),
     ],
 )
 def test_each_bad_field_is_refused_by_name(path: str, value: Any, message: str):
@@ -156,9 +178,9 @@ def test_a_document_that_is_no_object_is_refused():
 
 
 def test_a_stored_manifest_breaking_the_schema_is_a_store_error(tmp_path: Path):
-    (tmp_path / "manifest.json").write_text(json.dumps(changed("feature_contract", "rps49")))
+    (tmp_path / "manifest.json").write_text(json.dumps(changed("schema", 2)))
 
-    with pytest.raises(StoreError, match=r"manifest.json is not a valid manifest: feature_contr"):
+    with pytest.raises(StoreError, match=r"manifest.json is not a valid manifest: schema must"):
         read_manifest(FolderStore(tmp_path))
 
 

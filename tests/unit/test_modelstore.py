@@ -19,7 +19,7 @@ from tests.helpers import free_port
 
 ONNX_A = b"\x08\x07onnx graph A"
 ONNX_B = b"\x08\x07onnx graph B, a different model"
-MANIFEST = {"schema": 1, "manifest_version": 1, "feature_contract": "rps50-v2", "models": {}}
+MANIFEST = {"schema": 1, "manifest_version": 1, "feature_contract": "rps50-v3", "models": {}}
 
 
 class StoreContract:

@@ -79,7 +79,7 @@ def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, c
     assert read_manifest(store) == published
     assert manifest["schema"] == 1
     assert manifest["manifest_version"] == 1
-    assert manifest["feature_contract"] == "rps50-v2"
+    assert manifest["feature_contract"] == "rps50-v3"
     assert manifest["created_at"].endswith("Z")
     assert manifest["ledger_ids"] == [1, 2, 3]
     assert sum(len(aliases) for aliases in manifest["models"].values()) == 12
@@ -87,6 +87,7 @@ def test_a_training_cycle_publishes_the_bootstrap_assignment_end_to_end(cycle, c
     for family, aliases in manifest["models"].items():
         for alias, entry in aliases.items():
             assert entry["config_id"] == configs.bootstrap_assignment[family][alias]
+            assert entry["feature_contract"] == "rps50-v3"  # as train recorded the version
             data = store.read(entry["artifact"])
             assert hashlib.sha256(data).hexdigest() == entry["sha256"]
             assert cycle.parity[family, alias] < 1e-5  # train checked >= 1,000 vectors
@@ -109,7 +110,7 @@ def test_a_run_records_what_the_spec_asks(cycle):
     assert run.info.run_name == f"xgboost-B-{cycle.cycle_id}"
     assert run.data.params["config_id"] == "xgb_c02"
     assert run.data.params["max_depth"] == "2"
-    assert run.data.params["feature_contract"] == "rps50-v2"
+    assert run.data.params["feature_contract"] == "rps50-v3"
     assert int(run.data.params["bootstrap_rounds"]) > 1000
     assert set(run.data.metrics) >= {
         "val_accuracy",

@@ -7,18 +7,22 @@ import os
 import threading
 
 import pytest
+from sqlalchemy import select
 
 from rpsquest import metrics
-from rpsquest.features import PROBE_VECTOR
+from rpsquest.api import PlayRequest, StartGameRequest
+from rpsquest.features import N_V2_FEATURES, PROBE_VECTOR
 from rpsquest.game.bots import AliasPrediction, ModelUnavailable
+from rpsquest.gameplay import Gameplay
 from rpsquest.modelstore import FolderStore, open_store
 from rpsquest.serving import RETRY_SECONDS, ServingModels
+from rpsquest.store.schema import rounds
 from tests.helpers import free_port
 from tests.training_fixture import project_settings, publish_copy
 
 pytestmark = pytest.mark.slow
 
-EMPTY_MANIFEST = {"schema": 1, "manifest_version": 1, "feature_contract": "rps50-v2", "models": {}}
+EMPTY_MANIFEST = {"schema": 1, "manifest_version": 1, "feature_contract": "rps50-v3", "models": {}}
 
 
 class Clock:
@@ -103,7 +107,7 @@ def test_an_older_manifest_is_never_taken(published):
     assert models.manifest_version == manifest["manifest_version"]
 
 
-@pytest.mark.parametrize("damage", ["bytes", "probe"])
+@pytest.mark.parametrize("damage", ["bytes", "probe", "contract"])
 def test_a_bad_artifact_keeps_the_last_good_bundle(published, damage):
     settings, store, manifest = published
     models, clock = bank(settings, store)
@@ -114,8 +118,10 @@ def test_a_bad_artifact_keeps_the_last_good_bundle(published, damage):
         entry["sha256"], entry["artifact"] = fake, f"artifacts/feedforward/x/{fake}.onnx"
         (store.root / entry["artifact"]).parent.mkdir(parents=True)
         (store.root / entry["artifact"]).write_bytes(b"not an onnx graph")
-    else:
+    elif damage == "probe":
         entry["probe"] = [0.9, 0.05, 0.05]
+    else:
+        entry["feature_contract"] = "rps50-v2"
     family = {**manifest["models"]["feedforward"], "B": entry}
     republish(store, manifest, models={**manifest["models"], "feedforward": family})
 
@@ -167,9 +173,109 @@ def test_artifacts_are_cached_by_hash(published):
     assert json.loads((store.root / "manifest.json").read_text()) == manifest
 
 
-def failed_polls() -> float:
-    sample = {"trigger": "poll", "outcome": "failed"}
+def failed_reloads(trigger: str = "poll") -> float:
+    sample = {"trigger": trigger, "outcome": "failed"}
     return metrics.REGISTRY.get_sample_value("rps_model_reloads_total", sample) or 0.0
+
+
+def v2_model() -> bytes:
+    """A model of the previous contract: 50 features in, uniform probabilities out."""
+    from onnx import TensorProto, helper
+
+    zeros = helper.make_tensor("weights", TensorProto.FLOAT, [N_V2_FEATURES, 3], [0.0] * 150)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["features", "weights"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        ],
+        "rps50_v2",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, N_V2_FEATURES])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 3])],
+        [zeros],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)], ir_version=8)
+    helper.set_model_props(model, {"feature_contract": "rps50-v2"})
+    return model.SerializeToString()
+
+
+# How a model of another contract reaches the manifest: (the entry's own contract field, the
+# manifest's contract, what the refusal says).
+OTHER_CONTRACT = {
+    "named by its entry": ({"feature_contract": "rps50-v2"}, "rps50-v3", "the manifest names"),
+    # a v2 build's manifest, whose entries name no contract of their own
+    "in a v2 manifest": ({}, "rps50-v2", "the manifest names"),
+    "named by its graph": ({}, "rps50-v3", "its ONNX metadata names"),
+}
+
+
+def store_with_v2_model(root, case):
+    """A store whose manifest serves a 50-feature model as feedforward's Production."""
+    entry_contract, manifest_contract, _ = OTHER_CONTRACT[case]
+    store = FolderStore(root)
+    artifact, sha256 = store.put_artifact("feedforward", "ffnn_c04", v2_model())
+    entry = {
+        "version": 1,
+        "config_id": "ffnn_c04",
+        "assignment_id": 1,
+        "artifact": artifact,
+        "sha256": sha256,
+        "probe": [1 / 3] * 3,
+        **entry_contract,
+    }
+    models = {"feedforward": {"Production": entry}}
+    store.write_manifest(
+        {**EMPTY_MANIFEST, "feature_contract": manifest_contract, "models": models}
+    )
+    return store
+
+
+@pytest.mark.parametrize("case", list(OTHER_CONTRACT))
+def test_a_model_of_another_feature_contract_is_refused_at_load(
+    make_settings, tmp_path, caplog, case
+):
+    models, _ = bank(make_settings(), store_with_v2_model(tmp_path / "models", case))
+    before = failed_reloads("startup")
+
+    with pytest.raises(ModelUnavailable) as raised:
+        models.predict("feedforward", PROBE_VECTOR)
+
+    refusal = f"{OTHER_CONTRACT[case][2]} feature contract rps50-v2, not rps50-v3"
+    assert raised.value.reason == "load_failed"
+    assert refusal in models.status()["last_error"]
+    assert models.status()["loaded"] == []
+    assert failed_reloads("startup") == before + 1
+    assert [r.levelname for r in caplog.records if refusal in r.getMessage()] == ["WARNING"]
+
+
+def test_play_falls_back_to_the_legacy_bot_when_the_model_is_refused(
+    make_settings, database_url, tmp_path
+):
+    settings = make_settings(RPS_DATABASE_URL=database_url)
+    models, _ = bank(settings, store_with_v2_model(tmp_path / "models", "named by its entry"))
+    gameplay = Gameplay.open(settings, models)
+    game = gameplay.start_game(StartGameRequest.from_json({"policy": "brian"}))
+    before = load_failed_fallbacks()
+
+    for move in ("rock", "paper", "scissors", "rock"):
+        gameplay.play_round(PlayRequest(game["game_id"], game["game_token"], move))
+
+    with gameplay.database.connect() as connection:
+        phases = connection.execute(select(rounds.c.phase).order_by(rounds.c.round_no))
+        assert list(phases.scalars()) == ["gambit"] * 3 + ["fallback"]
+    gameplay.database.dispose()
+    assert load_failed_fallbacks() == before + 1
+
+
+def load_failed_fallbacks() -> float:
+    """feedforward's fallbacks for a refused load, whichever alias the game drew."""
+    samples = (
+        {"family": "feedforward", "alias": alias, "reason": "load_failed"}
+        for alias in ("Production", "B")
+    )
+    return sum(
+        metrics.REGISTRY.get_sample_value("rps_model_fallbacks_total", sample) or 0.0
+        for sample in samples
+    )
 
 
 def test_an_unreachable_s3_store_is_reported_and_retried_later(make_settings, monkeypatch):
@@ -177,18 +283,18 @@ def test_an_unreachable_s3_store_is_reported_and_retried_later(make_settings, mo
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "rps-test-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "rps-test-secret")
     models, clock = bank(make_settings(), open_store("s3://rps-models/outage"))
-    before = failed_polls()
+    before = failed_reloads()
 
     taken = models.check_manifest()
     clock.now = RETRY_SECONDS - 1
     models.check_manifest()
-    waiting = failed_polls()
+    waiting = failed_reloads()
     clock.now = RETRY_SECONDS + 1
     models.check_manifest()
 
     assert not taken
     assert waiting == before + 1  # no store access until the retry is due
-    assert failed_polls() == before + 2
+    assert failed_reloads() == before + 2
     assert "Could not connect to the endpoint URL" in models.last_error
     with pytest.raises(ModelUnavailable):  # §5.2's fallback, never an error reply
         models.predict("logistic", PROBE_VECTOR)

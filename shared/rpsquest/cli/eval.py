@@ -18,6 +18,14 @@ from rpsquest.modelstore import open_store
 from rpsquest.store.database import migrate, open_engine
 from rpsquest.training.report import ModelReport, evaluate_aliases
 
+# Held-out human play: accuracy apart for sessions against stable and against adaptive bots, as
+# people play differently against a bot that learns them; log loss over both.
+HUMAN_COLUMNS = {
+    "stable acc": "test_human_stable_accuracy",
+    "adaptive acc": "test_human_adaptive_accuracy",
+    "human loss": "test_human_log_loss",
+}
+
 
 def _score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
@@ -25,7 +33,7 @@ def _score(value: float | None) -> str:
 
 def report_table(reports: Sequence[ModelReport], games: int) -> Table:
     table = Table(title=f"Held-out human play, and bot win rate in {games} matches per legacy bot")
-    for column in ("family", "alias", "config", "version", "human acc", "human loss"):
+    for column in ("family", "alias", "config", "version", *HUMAN_COLUMNS):
         table.add_column(column)
     for bot in LEGACY_BOTS:
         table.add_column(f"vs {bot}", justify="right")
@@ -37,8 +45,7 @@ def report_table(reports: Sequence[ModelReport], games: int) -> Table:
             r.alias,
             r.config_id,
             str(r.version),
-            _score(r.human_accuracy),
-            _score(r.human_log_loss),
+            *(_score(r.human_scores.get(metric)) for metric in HUMAN_COLUMNS.values()),
             *(f"{rate:.2f}" for rate in rates),
             f"{sum(rates) / len(rates):.2f}",
         )

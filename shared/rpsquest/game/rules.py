@@ -79,7 +79,10 @@ class RoundPoints:
         return {"H": self.high, "M": self.middle, "L": self.low}[tier]
 
     def tier_of(self, move: Move) -> Tier:
-        return next(t for t in TIERS if self.tier(t) == move)
+        """The value rank of `move` this round (the features ask it of every past round)."""
+        values = (self.rock, self.paper, self.scissors)
+        value = self[move]
+        return "H" if value == max(values) else "L" if value == min(values) else "M"
 
 
 Tier = Literal["H", "M", "L"]

@@ -54,8 +54,8 @@ def train(
     seed: int,
     threads: int | None = None,
 ) -> TrainedModel:
-    """Fit `config`'s family on float32 [n, 50] features and labels 0/1/2 (rock/paper/scissors);
-    the validation split drives early stopping where the family has it."""
+    """Fit `config`'s family on float32 [n, N_FEATURES] features and labels 0/1/2 (rock, paper,
+    scissors); the validation split drives early stopping where the family has it."""
     from rpsquest.models.common import check_training_data  # numpy: only once training starts
 
     X_train, y_train, X_val, y_val = check_training_data(X_train, y_train, X_val, y_val)

@@ -49,7 +49,7 @@ class TrainedModel(Protocol):
 
 
 def as_features(X: npt.ArrayLike) -> np.ndarray:
-    """Float32, C-ordered [n, 50]: the one input layout every family and ONNX accept."""
+    """Float32, C-ordered [n, N_FEATURES]: the one input layout every family and ONNX accept."""
     array = np.ascontiguousarray(X, dtype=np.float32)
     if array.ndim != 2 or array.shape[1] != N_FEATURES:
         raise ValueError(f"features must have shape [n, {N_FEATURES}], got {array.shape}")

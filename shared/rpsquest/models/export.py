@@ -35,7 +35,7 @@ def create_session(onnx_bytes: bytes) -> ort.InferenceSession:
 
 
 def predict_onnx(session: ort.InferenceSession, X: npt.ArrayLike) -> np.ndarray:
-    """The graph's `probabilities` for float32 [n, 50] features."""
+    """The graph's `probabilities` for float32 [n, N_FEATURES] features."""
     (probabilities,) = session.run([OUTPUT_NAME], {INPUT_NAME: as_features(X)})
     return probabilities
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from rpsquest.store.schema import games, predictions, rounds
 
-# (round_no, user_move, bot_move, rock_pts, paper_pts, scissors_pts, user_score, bot_score),
-# then the acting alias's p_rock, p_paper, p_scissors (None where it made no prediction)
+# (round_no, user_move, bot_move, rock_pts, paper_pts, scissors_pts, user_score, bot_score)
+RoundRow = tuple[int, str, str, float, float, float, float, float]
+# A round row, then the acting alias's p_rock, p_paper, p_scissors (None where it made none)
 HistoryRow = tuple[
     int, str, str, float, float, float, float, float, float | None, float | None, float | None
 ]
@@ -94,8 +96,7 @@ class PredictionRecord:
 # once per process instead of keying a new statement on every round (the play hot path).
 _GAME = select(games).where(games.c.id == bindparam("game_id"))
 _LOCK_GAME = _GAME.with_for_update()
-_ACTING = predictions.alias("acting")
-_HISTORY_COLUMNS = select(
+_ROUND_COLUMNS = (
     rounds.c.round_no,
     rounds.c.user_move,
     rounds.c.bot_move,
@@ -104,9 +105,10 @@ _HISTORY_COLUMNS = select(
     rounds.c.scissors_pts,
     rounds.c.user_score,
     rounds.c.bot_score,
-    _ACTING.c.p_rock,
-    _ACTING.c.p_paper,
-    _ACTING.c.p_scissors,
+)
+_ACTING = predictions.alias("acting")
+_HISTORY_COLUMNS = select(
+    *_ROUND_COLUMNS, _ACTING.c.p_rock, _ACTING.c.p_paper, _ACTING.c.p_scissors
 ).outerjoin(
     _ACTING,
     (_ACTING.c.game_id == rounds.c.game_id)
@@ -120,7 +122,8 @@ _EARLIER_GAMES = (
     select(games.c.id)
     .where(
         games.c.session_id == bindparam("session_id"),
-        games.c.created_at < bindparam("before"),
+        games.c.created_at <= bindparam("before"),
+        games.c.id != bindparam("game_id"),
     )
     .order_by(games.c.created_at.desc(), games.c.id.desc())
     .limit(bindparam("limit"))
@@ -129,7 +132,7 @@ _EARLIER_ROUNDS = (
     _HISTORY_COLUMNS.add_columns(rounds.c.game_id)
     .where(
         rounds.c.game_id.in_(bindparam("game_ids", expanding=True)),
-        rounds.c.created_at < bindparam("before"),
+        rounds.c.created_at <= bindparam("before"),
     )
     .order_by(rounds.c.game_id, rounds.c.round_no)
 )
@@ -166,19 +169,21 @@ def game_history(connection: Connection, game_id: str) -> list[HistoryRow]:
 
 
 def earlier_session_games(
-    connection: Connection, session_id: str, before: str, limit: int
+    connection: Connection, game: str, session_id: str, began: str, limit: int
 ) -> list[tuple[str, list[HistoryRow]]]:
-    """The session's newest `limit` games started before `before`, oldest first, each with its
-    rounds played before `before`: what a game starting then could know, and never changes."""
+    """The session's newest `limit` other games started by `began` (when `game` began), oldest
+    first, each with its rounds played by then: what `game` could know, which never changes.
+    "By", not "before": a round stored in the millisecond the game began was played first."""
     ids = list(
         connection.execute(
-            _EARLIER_GAMES, {"session_id": session_id, "before": before, "limit": limit}
+            _EARLIER_GAMES,
+            {"session_id": session_id, "before": began, "game_id": game, "limit": limit},
         ).scalars()
     )
     if not ids:
         return []
     found: dict[str, list[HistoryRow]] = {game_id: [] for game_id in reversed(ids)}
-    for *row, game_id in connection.execute(_EARLIER_ROUNDS, {"game_ids": ids, "before": before}):
+    for *row, game_id in connection.execute(_EARLIER_ROUNDS, {"game_ids": ids, "before": began}):
         found[game_id].append(tuple(row))
     return list(found.items())
 
@@ -215,30 +220,33 @@ def record_predictions(connection: Connection, made: Sequence[PredictionRecord])
 # -- what training reads -------------------------------------------------------------------
 
 
-def game_difficulty(connection: Connection, game_id: str) -> str:
-    return connection.execute(select(games.c.difficulty).where(games.c.id == game_id)).scalar_one()
-
-
-def live_games(connection: Connection) -> list[tuple[str, str, str, int]]:
-    """(id, created_at, source, rounds_played) of every non-test game, newest first."""
+def live_games(connection: Connection) -> list[tuple[str, str, str, int, str]]:
+    """(id, created_at, source, rounds_played, difficulty) of every non-test game, newest first."""
     return list(
         connection.execute(
-            select(games.c.id, games.c.created_at, games.c.source, games.c.rounds_played)
+            select(
+                games.c.id,
+                games.c.created_at,
+                games.c.source,
+                games.c.rounds_played,
+                games.c.difficulty,
+            )
             .where(games.c.is_test.is_(False))
             .order_by(games.c.created_at.desc(), games.c.id.desc())
         )
     )
 
 
-def stored_vectors(
-    connection: Connection, game_ids: Sequence[str], first_round: int
-) -> Iterator[tuple[str, int, str, str]]:
-    """(game_id, round_no, user_move, features as JSON) of the games' rounds from `first_round`
-    on, each game's in round order."""
+def stored_rounds(
+    connection: Connection, game_ids: Sequence[str]
+) -> Iterator[tuple[str, RoundRow, str]]:
+    """(game_id, history row, the features play stored as JSON) of every round of the games,
+    each game's in round order."""
     for start in range(0, len(game_ids), _ID_CHUNK):
         chunk = game_ids[start : start + _ID_CHUNK]
-        yield from connection.execute(
-            select(rounds.c.game_id, rounds.c.round_no, rounds.c.user_move, rounds.c.features)
-            .where(rounds.c.game_id.in_(chunk), rounds.c.round_no >= first_round)
+        for game_id, features, *history in connection.execute(
+            select(rounds.c.game_id, rounds.c.features, *_ROUND_COLUMNS)
+            .where(rounds.c.game_id.in_(chunk))
             .order_by(rounds.c.game_id, rounds.c.round_no)
-        )
+        ):
+            yield game_id, cast(RoundRow, tuple(history)), features

@@ -122,6 +122,7 @@ def record_version(
     probe: Sequence[float],
     metrics: Mapping[str, float],
     created_at: str,
+    feature_contract: str,
 ) -> None:
     """A newly registered version of a lineage; probe and metrics are kept as JSON."""
     connection.execute(
@@ -136,5 +137,6 @@ def record_version(
             probe=json.dumps(probe),
             metrics=json.dumps(metrics),
             created_at=created_at,
+            feature_contract=feature_contract,
         )
     )

@@ -108,6 +108,8 @@ model_versions = Table(
     Column("probe", Text, nullable=False),
     Column("metrics", Text, nullable=False),
     Column("created_at", _TIMESTAMP, nullable=False),
+    # Train names its contract; the default is what every version from before 0004 was.
+    Column("feature_contract", String(16), nullable=False, server_default="rps50-v2"),
     PrimaryKeyConstraint("family", "version"),
     Index("ix_model_versions_config", "family", "config_id", "version"),
 )

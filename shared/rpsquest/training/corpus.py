@@ -11,7 +11,7 @@ import json
 import os
 import random
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -24,9 +24,14 @@ from rpsquest.game.rules import Move, PlayedRound, round_points, score_round
 from rpsquest.training.selfplay import play_match
 
 CorpusSource = Literal["human", "simulated"]
+# Which bots the human faced: scripted ones that keep a rule, or ones that adapt to the player.
+HumanCohort = Literal["stable", "adaptive"]
 
 HUMAN_CORPUS_FILE = "brockbank_vul_2024_rounds.csv"
-HUMAN_CORPUS_COLUMNS = ("game", "round", "human_move", "bot_move")
+HUMAN_CORPUS_COLUMNS = ("game", "experiment", "round", "human_move", "bot_move")
+HUMAN_COHORTS: tuple[HumanCohort, ...] = ("stable", "adaptive")
+# The corpus's experiments; a session of any other (a hand-made override file) has no cohort.
+_COHORTS: dict[str, HumanCohort] = {"E1_stable_bots": "stable", "E2_adaptive_bots": "adaptive"}
 HUMAN_SHUFFLE_SEED = 2024
 BOOTSTRAP_SECRET = "rps-quest-bootstrap"
 SIMULATED_GAMES_PER_PAIR = 5
@@ -42,6 +47,7 @@ class CorpusGame:
     source: CorpusSource
     rounds: tuple[PlayedRound, ...]
     finished: bool
+    cohort: HumanCohort | None = None  # human sessions only, to report accuracy per cohort
 
     @property
     def labelled_rounds(self) -> int:
@@ -52,8 +58,9 @@ class CorpusGame:
 class _PseudoGame:
     """A pseudo-game being cut from one human session; scores per §2.2 under its own id."""
 
-    def __init__(self, game_id: str) -> None:
+    def __init__(self, game_id: str, cohort: HumanCohort | None) -> None:
         self.id = game_id
+        self.cohort = cohort
         self.rounds: list[PlayedRound] = []
         self.finished = False
 
@@ -70,7 +77,7 @@ class _PseudoGame:
         self.finished = scored.finished
 
     def close(self) -> CorpusGame:
-        return CorpusGame(self.id, "human", tuple(self.rounds), self.finished)
+        return CorpusGame(self.id, "human", tuple(self.rounds), self.finished, self.cohort)
 
 
 class CorpusUnavailable(Exception):
@@ -96,38 +103,47 @@ def read_corpus_text(source: Traversable) -> str:
     return (gzip.decompress(data) if source.name.endswith(".gz") else data).decode()
 
 
-def _session_rows(text: str) -> dict[int, list[tuple[int, str, str]]]:
-    """(round, human_move, bot_move) per session, each sorted by round."""
+@dataclass(slots=True)
+class _Session:
+    """One session's rows as read: (round, human_move, bot_move), and its experiment's cohort."""
+
+    cohort: HumanCohort | None
+    rows: list[tuple[int, str, str]]
+
+
+def _sessions(text: str) -> dict[int, _Session]:
+    """Every session of the CSV, its rows sorted by round."""
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, [])
     if missing := [name for name in HUMAN_CORPUS_COLUMNS if name not in header]:
         raise ValueError(f"the CSV header lacks {', '.join(missing)}")
-    game, round_no, human, bot = map(header.index, HUMAN_CORPUS_COLUMNS)
-    sessions: dict[int, list[tuple[int, str, str]]] = {}
+    game, experiment, round_no, human, bot = map(header.index, HUMAN_CORPUS_COLUMNS)
+    sessions: dict[int, _Session] = {}
     try:
         for row in reader:
-            sessions.setdefault(int(row[game]), []).append(
-                (int(row[round_no]), row[human], row[bot])
+            session = sessions.setdefault(
+                int(row[game]), _Session(_COHORTS.get(row[experiment]), [])
             )
+            session.rows.append((int(row[round_no]), row[human], row[bot]))
     except (ValueError, IndexError) as exc:
         raise ValueError(f"line {reader.line_num}: {exc}") from None
-    for rows in sessions.values():
-        rows.sort()
+    for session in sessions.values():
+        session.rows.sort()
     return sessions
 
 
-def _cut_session(session: int, rows: Iterable[tuple[int, str, str]]) -> list[CorpusGame]:
+def _cut_session(number: int, session: _Session) -> list[CorpusGame]:
     """Pseudo-games to 10 from one session; a missing move closes the current one unfinished."""
     games: list[CorpusGame] = []
     current: _PseudoGame | None = None
-    for _round, human, bot in rows:
+    for _round, human, bot in session.rows:
         if human not in _HUMAN_MOVES or bot not in _HUMAN_MOVES:
             if current is not None:
                 games.append(current.close())
                 current = None
             continue
         if current is None:
-            current = _PseudoGame(f"bv2024:{session}:{len(games) + 1}")
+            current = _PseudoGame(f"bv2024:{number}:{len(games) + 1}", session.cohort)
         current.play(_HUMAN_MOVES[human], _HUMAN_MOVES[bot])
         if current.finished:
             games.append(current.close())
@@ -154,10 +170,10 @@ def read_human_corpus(data_dir: Path | None = None) -> tuple[CorpusGame, ...]:
     # OSError covers a missing file and a bad gzip header, EOFError a truncated gzip, zlib.error
     # a corrupt one, ValueError bad text or CSV (UnicodeDecodeError is one).
     try:
-        sessions = _session_rows(read_corpus_text(source))
+        sessions = _sessions(read_corpus_text(source))
     except (OSError, EOFError, zlib.error, ValueError, csv.Error) as exc:
         raise CorpusUnavailable(source, _problem(exc)) from None
-    games = [g for session in sorted(sessions) for g in _cut_session(session, sessions[session])]
+    games = [g for number in sorted(sessions) for g in _cut_session(number, sessions[number])]
     random.Random(HUMAN_SHUFFLE_SEED).shuffle(games)
     return tuple(games)
 

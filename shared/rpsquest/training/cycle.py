@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from rpsquest import metrics
+from rpsquest import FEATURE_CONTRACT, metrics
 from rpsquest.config import Settings
 from rpsquest.errors import Unavailable
 from rpsquest.features import PROBE_VECTOR
@@ -28,7 +28,7 @@ from rpsquest.store.database import read_connection, write_transaction
 from rpsquest.store.games import utc_now
 from rpsquest.store.lineages import current_lineages, newest_versions, record_version
 from rpsquest.training.dataset import Dataset, build_dataset, check_gate
-from rpsquest.training.evaluation import accuracy, confusion_matrix, evaluate
+from rpsquest.training.evaluation import accuracy_by_group, confusion_matrix, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,13 @@ def lineage_configs(database: Engine, configs: ModelConfigs) -> dict[str, dict[s
     }
 
 
-def _has_versions(database: Engine, lineages: dict[str, dict[str, ModelConfig]]) -> bool:
+def has_current_versions(database: Engine, lineages: dict[str, dict[str, ModelConfig]]) -> bool:
+    """Whether every lineage's newest version takes this build's features: one trained on
+    another contract cannot be served, so the first cycle after an upgrade retrains it."""
     with read_connection(database) as connection:
         stored = newest_versions(connection)
     return all(
-        (family, config.config_id) in stored
+        stored.get((family, config.config_id), {}).get("feature_contract") == FEATURE_CONTRACT
         for family, aliases in lineages.items()
         for config in aliases.values()
     )
@@ -116,9 +118,7 @@ def _train_one(
     p_val = predict_onnx(session, dataset.X_val)
     p_test = predict_onnx(session, dataset.X_test)
     scores = evaluate((p_val, dataset.y_val), (p_test, dataset.y_test))
-    if dataset.test_human.any():
-        human = dataset.test_human
-        scores["test_human_accuracy"] = accuracy(p_test[human], dataset.y_test[human])
+    scores |= accuracy_by_group(p_test, dataset.y_test, dataset.held_out_human())
     scores["onnx_max_abs_diff"] = max_diff
     scores["train_seconds"] = time.perf_counter() - started
     key, sha256 = store.put_artifact(family, config.config_id, onnx_bytes)
@@ -153,6 +153,7 @@ def _train_one(
         "artifact": key,
         "probe": probe_output,
         "metrics": scores,
+        "feature_contract": summary.feature_contract,
     }
 
 
@@ -205,7 +206,10 @@ def _run(
 ) -> CycleResult:
     lineages = lineage_configs(database, configs)
     gate = check_gate(
-        database, settings, force=force, alias_without_version=not _has_versions(database, lineages)
+        database,
+        settings,
+        force=force,
+        alias_without_version=not has_current_versions(database, lineages),
     )
     result = CycleResult(cycle_id, trigger_event_id, "skipped", reason=gate.reason)
     # Without the human corpus, a cycle too small to train is a recorded failure, not a skip.
@@ -292,4 +296,5 @@ def _record_version(database: Engine, family: str, cycle_id: str, entry: dict[st
             probe=entry["probe"],
             metrics=entry["metrics"],
             created_at=utc_now(),
+            feature_contract=entry["feature_contract"],
         )

@@ -1,4 +1,9 @@
-"""A cycle's one training dataset: live rounds, bootstrap corpora, gate and split (§7.3)."""
+"""A cycle's one training dataset: live rounds, bootstrap corpora, gate and split (§7.3).
+
+Every labelled row, live or bootstrap, is derived from its game's history by the function play
+uses, so games stored under an older feature contract still train. The vector play stored
+for a live round must agree with the derived one (all of it, or the `rps50-v2` prefix an older
+play stored): that is how serving/training skew is caught."""
 
 from __future__ import annotations
 
@@ -15,13 +20,20 @@ from sqlalchemy import Connection, Engine
 
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.config import Settings
-from rpsquest.features import N_FEATURES, round_features
+from rpsquest.features import N_FEATURES, N_V2_FEATURES, round_features
 from rpsquest.game.gambits import GAMBIT_ROUNDS
 from rpsquest.game.rules import MOVES, PlayedRound, played_rounds
 from rpsquest.store.cycles import latest_cutoff
 from rpsquest.store.database import read_connection
-from rpsquest.store.games import game_difficulty, game_history, live_games, stored_vectors
-from rpsquest.training.corpus import CorpusGame, CorpusUnavailable, human_corpus, simulated_corpus
+from rpsquest.store.games import RoundRow, find_game, live_games, stored_rounds
+from rpsquest.training.corpus import (
+    HUMAN_COHORTS,
+    CorpusGame,
+    CorpusUnavailable,
+    HumanCohort,
+    human_corpus,
+    simulated_corpus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +65,7 @@ class LiveGame:
     created_at: str
     source: str
     rounds_played: int
+    easy: bool
 
     @property
     def labelled_rounds(self) -> int:
@@ -108,6 +121,7 @@ class TrainingGame:
     source: RowSource
     features: tuple[tuple[float, ...], ...]
     labels: tuple[int, ...]
+    cohort: HumanCohort | None = None
 
     @property
     def labelled_rounds(self) -> int:
@@ -141,7 +155,7 @@ class DatasetSummary:
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Float32 features [n, 50] and int64 labels (rock 0, paper 1, scissors 2) per split."""
+    """Float32 features [n, N_FEATURES] and int64 labels (rock 0, paper 1, scissors 2) per split."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -150,7 +164,18 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     test_human: np.ndarray  # bool per test row: from the human corpus (held-out human accuracy)
+    test_cohort: np.ndarray  # str per test row: its human cohort ("stable", "adaptive"), else ""
     summary: DatasetSummary
+
+    def held_out_human(self) -> dict[str, np.ndarray]:
+        """Test-row masks of held-out human play, all of it and per cohort, named as metrics
+        name them (`test_human_accuracy`, `test_human_stable_accuracy`, ...)."""
+        cohorts = {f"human_{c}": self.test_cohort == c for c in HUMAN_COHORTS}
+        return {"human": self.test_human, **cohorts}
+
+
+class FeatureSkew(ValueError):
+    """A live round's stored vector is not the one its history gives: play and training drifted."""
 
 
 @contextmanager
@@ -175,21 +200,27 @@ def labelled_rows(
 
 
 def rebuild_game_features(connection: Connection, game_id: str) -> list[list[float]]:
-    """Recompute a stored game's labelled vectors from its stored rounds: the training path."""
-    history = played_rounds(game_history(connection, game_id))
-    return labelled_rows(history, game_difficulty(connection, game_id) == "easy")[0]
+    """A stored game's labelled vectors as training derives and checks them (the parity test)."""
+    game = find_game(connection, game_id)
+    if game is None:
+        raise ValueError(f"no game {game_id}")
+    live = LiveGame(
+        game.id, game.created_at, game.source, game.rounds_played, game.difficulty == "easy"
+    )
+    (training,) = _live_training_games(connection, [live])
+    return [list(vector) for vector in training.features]
 
 
 def _eligible_live_games(connection: Connection, stride: int) -> list[LiveGame]:
     """Non-test games newest first, telemetry games thinned to every `stride`-th one."""
     eligible, telemetry_index = [], 0
-    for game_id, created_at, source, rounds_played in live_games(connection):
+    for game_id, created_at, source, rounds_played, difficulty in live_games(connection):
         if source == TELEMETRY_SOURCE:
             keep = telemetry_index % max(1, stride) == 0
             telemetry_index += 1
             if not keep:
                 continue
-        eligible.append(LiveGame(game_id, created_at, source, rounds_played))
+        eligible.append(LiveGame(game_id, created_at, source, rounds_played, difficulty == "easy"))
     return eligible
 
 
@@ -277,30 +308,55 @@ def check_gate(
     )
 
 
+def _training_game(
+    game_id: str,
+    source: RowSource,
+    history: Sequence[PlayedRound],
+    easy: bool,
+    cohort: HumanCohort | None = None,
+) -> TrainingGame:
+    features, labels = labelled_rows(history, easy)
+    return TrainingGame(game_id, source, tuple(map(tuple, features)), tuple(labels), cohort)
+
+
 def _live_training_games(
     connection: Connection, selected: Sequence[LiveGame]
 ) -> list[TrainingGame]:
-    """The vectors serving stored, oldest game first; rounds played after selection stay out."""
-    played_then = {g.id: g.rounds_played for g in selected}
-    rows: dict[str, list[tuple[str, str]]] = {g.id: [] for g in selected}
-    for game_id, round_no, user_move, features in stored_vectors(
-        connection, list(played_then), FIRST_LABELLED_ROUND
-    ):
-        if round_no <= played_then[game_id]:
-            rows[game_id].append((user_move, features))
-    training = []
-    for game in reversed(selected):
-        vectors = tuple(tuple(json.loads(features)) for _, features in rows[game.id])
-        if any(len(v) != N_FEATURES for v in vectors):
-            raise ValueError(f"Game {game.id} stores a vector that is not {N_FEATURES} long.")
-        labels = tuple(MOVES.index(user_move) for user_move, _ in rows[game.id])
-        training.append(TrainingGame(game.id, "live", vectors, labels))
+    """The selected games' rows, oldest game first; rounds played after selection stay out."""
+    rounds: dict[str, list[tuple[RoundRow, str]]] = {g.id: [] for g in selected}
+    for game_id, row, features in stored_rounds(connection, list(rounds)):
+        rounds[game_id].append((row, features))
+    return [_live_training_game(game, rounds[game.id]) for game in reversed(selected)]
+
+
+def _live_training_game(game: LiveGame, rounds: Sequence[tuple[RoundRow, str]]) -> TrainingGame:
+    """A stored game's rows derived from its history, each checked against play's vector."""
+    kept = [(row, features) for row, features in rounds if row[0] <= game.rounds_played]
+    history = played_rounds(row for row, _ in kept)
+    training = _training_game(game.id, "live", history, game.easy)
+    served = [
+        (played.round_no, features)
+        for played, (_, features) in zip(history, kept, strict=True)
+        if played.round_no >= FIRST_LABELLED_ROUND
+    ]
+    for (round_no, features), derived in zip(served, training.features, strict=True):
+        _check_served(game.id, round_no, json.loads(features), derived)
     return training
 
 
+def _check_served(
+    game_id: str, round_no: int, stored: list[float], derived: tuple[float, ...]
+) -> None:
+    """The vector play stored must be the derived one, or its `rps50-v2` prefix for a round
+    played before v3."""
+    if len(stored) not in (N_V2_FEATURES, N_FEATURES) or derived[: len(stored)] != tuple(stored):
+        raise FeatureSkew(
+            f"Game {game_id} round {round_no} stores a vector its history does not give."
+        )
+
+
 def _corpus_training_game(game: CorpusGame) -> TrainingGame:
-    features, labels = labelled_rows(game.rounds, easy=False)
-    return TrainingGame(game.id, game.source, tuple(map(tuple, features)), tuple(labels))
+    return _training_game(game.id, game.source, game.rounds, easy=False, cohort=game.cohort)
 
 
 def split_games(
@@ -358,6 +414,7 @@ def build_dataset(
     test_human = np.asarray(
         [game.source == "human" for game in test for _ in game.labels], dtype=bool
     )
+    test_cohort = np.asarray([game.cohort or "" for game in test for _ in game.labels], dtype=str)
 
     def rounds_of(source: str) -> int:
         return sum(g.labelled_rounds for g in ordered if g.source == source)
@@ -381,4 +438,4 @@ def build_dataset(
         val_games=len(validation),
         test_games=len(test),
     )
-    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, test_human, summary)
+    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, test_human, test_cohort, summary)

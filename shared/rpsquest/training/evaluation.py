@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from rpsquest.game.rules import MOVES
@@ -43,3 +45,14 @@ def evaluate(
         predicted = matrix[:, index].sum()
         metrics[f"test_precision_{move}"] = float(matrix[index, index] / max(1, predicted))
     return metrics
+
+
+def accuracy_by_group(
+    probabilities: np.ndarray, labels: np.ndarray, groups: Mapping[str, np.ndarray]
+) -> dict[str, float]:
+    """`test_{group}_accuracy` of each group of rows (a boolean mask) that holds any row."""
+    return {
+        f"test_{name}_accuracy": accuracy(probabilities[rows], labels[rows])
+        for name, rows in groups.items()
+        if rows.any()
+    }

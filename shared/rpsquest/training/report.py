@@ -21,8 +21,8 @@ from rpsquest.modelstore import ModelStore
 from rpsquest.store.database import read_connection
 from rpsquest.store.lineages import newest_versions
 from rpsquest.training.cycle import lineage_configs
-from rpsquest.training.dataset import build_dataset
-from rpsquest.training.evaluation import accuracy, log_loss
+from rpsquest.training.dataset import Dataset, build_dataset
+from rpsquest.training.evaluation import accuracy_by_group, log_loss
 from rpsquest.training.selfplay import play_match
 
 EVAL_SECRET = "rps-quest-eval"
@@ -51,10 +51,21 @@ class ModelReport:
     alias: str
     config_id: str
     version: int
-    human_rows: int
-    human_accuracy: float | None
-    human_log_loss: float | None
+    # Held-out human play, named as train logs it (`test_human_stable_accuracy`, ...); a metric
+    # whose rows the test split lacks is absent.
+    human_scores: Mapping[str, float]
     bot_win_rates: Mapping[str, float]  # legacy player -> share of matches the ML bot won
+
+
+def human_scores(session: ort.InferenceSession, dataset: Dataset) -> dict[str, float]:
+    """Accuracy on the test split's human rows, all and per cohort, and their log loss."""
+    human = dataset.test_human
+    if not human.any():
+        return {}
+    probabilities = predict_onnx(session, dataset.X_test)
+    scores = accuracy_by_group(probabilities, dataset.y_test, dataset.held_out_human())
+    scores["test_human_log_loss"] = log_loss(probabilities[human], dataset.y_test[human])
+    return scores
 
 
 def bot_win_rates(
@@ -84,7 +95,6 @@ def evaluate_aliases(
     with read_connection(database) as connection:
         versions = newest_versions(connection)
     dataset = build_dataset(database, settings)
-    human = dataset.test_human
     reports = []
     for family in FAMILIES:
         for alias, config in lineages[family.name].items():
@@ -92,17 +102,13 @@ def evaluate_aliases(
             if row is None:
                 continue
             model = OneModel(alias, row["version"], create_session(store.read(row["artifact"])))
-            p_human = predict_onnx(model.session, dataset.X_test[human]) if human.any() else None
-            y_human = dataset.y_test[human]
             reports.append(
                 ModelReport(
                     family=family.name,
                     alias=alias,
                     config_id=config.config_id,
                     version=row["version"],
-                    human_rows=int(human.sum()),
-                    human_accuracy=None if p_human is None else accuracy(p_human, y_human),
-                    human_log_loss=None if p_human is None else log_loss(p_human, y_human),
+                    human_scores=human_scores(model.session, dataset),
                     bot_win_rates=bot_win_rates(family.policy, family.name, model, games_per_bot),
                 )
             )

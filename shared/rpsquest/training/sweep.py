@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rpsquest.models import ModelConfig, train
 from rpsquest.training.dataset import Dataset
-from rpsquest.training.evaluation import accuracy, evaluate
+from rpsquest.training.evaluation import accuracy_by_group, evaluate
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,7 @@ def sweep(configs: Iterable[ModelConfig], dataset: Dataset, seed: int) -> list[S
         p_val = trained.predict_proba(dataset.X_val)
         p_test = trained.predict_proba(dataset.X_test)
         metrics = evaluate((p_val, dataset.y_val), (p_test, dataset.y_test))
-        if dataset.test_human.any():
-            human = dataset.test_human
-            metrics["test_human_accuracy"] = accuracy(p_test[human], dataset.y_test[human])
+        metrics |= accuracy_by_group(p_test, dataset.y_test, dataset.held_out_human())
         metrics |= trained.training_metrics()
         results.append(SweepResult(config, metrics, time.perf_counter() - started))
     return results

@@ -124,7 +124,7 @@ def _objects(base: str) -> dict[str, Any]:
 
 ALIASES = {
     "manifest_version": 7,
-    "feature_contract": "rps50-v2",
+    "feature_contract": "rps50-v3",
     "aliases": [
         {
             "family": "feedforward",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from rpsquest.features import N_FEATURES
 from rpsquest.game.policies import FAMILY_NAMES
 from rpsquest.models import ModelConfig, parse_config
 
@@ -49,10 +50,10 @@ class Split:
 
 
 def make_dataset(n_rows: int, signal: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows shaped like the rps50 contract; with probability `signal` the label is the
+    """Feature rows shaped like the feature contract; with probability `signal` the label is the
     move beating the user's last move, otherwise uniform."""
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n_rows, 50)).astype(np.float32)
+    X = rng.normal(size=(n_rows, N_FEATURES)).astype(np.float32)
     moves = rng.integers(0, 3, size=(n_rows, 3))
     X[:, :9] = 0.0
     for lag in range(3):

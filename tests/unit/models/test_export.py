@@ -2,6 +2,7 @@ import numpy as np
 import onnx
 import pytest
 
+from rpsquest.features import N_FEATURES
 from rpsquest.models import parse_config, train
 from rpsquest.models.common import finalise_onnx
 from rpsquest.models.export import (
@@ -49,7 +50,7 @@ def test_sampled_rows_are_seeded_and_stay_in_each_columns_range(synthetic):
 
     rows = sample_rows(X, 1000, seed=4)
 
-    assert rows.shape == (1000, 50)
+    assert rows.shape == (1000, N_FEATURES)
     assert rows.dtype == np.float32
     assert np.array_equal(rows, sample_rows(X, 1000, seed=4))
     assert (rows >= X.min(axis=0)).all()

@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+from rpsquest.features import N_FEATURES
 from rpsquest.models import parse_config, train
 from rpsquest.models.mnlogit import build_pipeline, inverse_regularisation
 
@@ -41,5 +42,5 @@ def test_trained_pipeline_uses_the_training_split_size(
     assert len(s.X_train) == 1050
     assert classifier.get_params()["C"] == pytest.approx(expected_c)
     assert classifier.class_weight == ("balanced" if use_class_weights else None)
-    assert classifier.coef_.shape == (3, 50)
+    assert classifier.coef_.shape == (3, N_FEATURES)
     assert model.converged

@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
+from rpsquest.features import N_V2_FEATURES
 from rpsquest.game.policies import ALIASES, FAMILY_NAMES
 from rpsquest.models import (
     ModelConfigError,
@@ -196,7 +197,7 @@ def test_each_family_exports_features_in_and_probabilities_out(trained):
 
     assert [value.name for value in model.graph.input] == ["features"]
     assert [value.name for value in model.graph.output] == ["probabilities"]
-    assert {p.key: p.value for p in model.metadata_props}["feature_contract"] == "rps50-v2"
+    assert {p.key: p.value for p in model.metadata_props}["feature_contract"] == "rps50-v3"
     assert {entry.domain: entry.version for entry in model.opset_import}[""] == 15
 
 
@@ -240,11 +241,11 @@ def test_train_rejects_a_training_split_missing_a_class(synthetic, fast_configs)
         )
 
 
-def test_train_rejects_features_of_the_wrong_width(synthetic, fast_configs):
-    with pytest.raises(ValueError, match=r"shape \[n, 50\]"):
+def test_train_rejects_features_of_another_contracts_width(synthetic, fast_configs):
+    with pytest.raises(ValueError, match=r"shape \[n, 116\], got \(1050, 50\)"):
         train(
             fast_configs["logistic"],
-            synthetic.X_train[:, :49],
+            synthetic.X_train[:, :N_V2_FEATURES],
             synthetic.y_train,
             synthetic.X_val,
             synthetic.y_val,

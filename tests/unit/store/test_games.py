@@ -48,25 +48,28 @@ def test_earlier_session_games_are_the_newest_ones_as_they_stood_when_the_game_b
             game_row("mid", created_at=T1, session_id="s"),
             game_row("other-session", created_at=T1, session_id="t"),
             game_row("now", created_at=T2, session_id="s"),
+            game_row("same-moment", created_at=T2, session_id="s"),
             game_row("later", created_at=T3, session_id="s"),
         ],
         [
             round_row("old", 1, created_at=T0),
             round_row("mid", 1, created_at=T1),
+            round_row("same-moment", 1, created_at=T2),
             round_row("mid", 2, created_at=T3),  # played after "now" began: not known then
             round_row("other-session", 1, created_at=T1),
             round_row("now", 1, created_at=T2),
         ],
     )
     with read_connection(engine) as connection:
-        both = earlier_session_games(connection, "s", before=T2, limit=5)
-        newest = earlier_session_games(connection, "s", before=T2, limit=1)
-        first = earlier_session_games(connection, "s", before=T0, limit=5)
+        both = earlier_session_games(connection, "now", "s", began=T2, limit=5)
+        newest = earlier_session_games(connection, "now", "s", began=T2, limit=1)
+        first = earlier_session_games(connection, "old", "s", began=T0, limit=5)
     engine.dispose()
 
     assert [(game_id, [row[0] for row in rows]) for game_id, rows in both] == [
         ("old", [1]),
         ("mid", [1]),
+        ("same-moment", [1]),  # started and played in the millisecond "now" began
     ]
-    assert [game_id for game_id, _ in newest] == ["mid"]
+    assert [game_id for game_id, _ in newest] == ["same-moment"]
     assert first == []

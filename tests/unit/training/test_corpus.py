@@ -51,6 +51,15 @@ def test_the_human_corpus_has_the_expected_pseudo_games(humans):
     assert sum(game.labelled_rounds for game in humans) == 91_260
 
 
+def test_each_pseudo_game_carries_its_sessions_cohort(humans):
+    labelled = {"stable": 0, "adaptive": 0}
+    for game in humans:
+        labelled[game.cohort] += game.labelled_rounds
+
+    assert labelled == {"stable": 47_481, "adaptive": 43_779}  # E1_stable_bots, E2_adaptive_bots
+    assert next(g for g in humans if g.id == "bv2024:1:1").cohort == "stable"
+
+
 @pytest.mark.skipif(not HANDED_OVER.exists(), reason="no handed-over corpus beside the repo")
 def test_the_packaged_corpus_is_the_handed_over_csv_byte_for_byte():
     packaged = gzip.decompress(human_corpus_file(None).read_bytes())
@@ -147,6 +156,7 @@ def test_a_missing_move_closes_the_pseudo_game_and_is_skipped(tmp_path, suffix):
     assert (opening.round_no, opening.bot_score) == (1, 0.0)  # a fresh start from 0/0
     assert opening.user_score == round_points("bv2024:7:4", 1).paper
     assert fourth.rounds[-1].result == "draw" and not fourth.finished
+    assert {game.cohort for game in games.values()} == {None}  # "E1" is no experiment we know
 
 
 def _packaged_gzip() -> bytes:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from rpsquest import metrics
+from rpsquest import FEATURE_CONTRACT, metrics
 from rpsquest.errors import Unavailable
 from rpsquest.modelstore import open_store
 from rpsquest.store.coordination import acquire_lease
+from rpsquest.store.database import write_transaction
+from rpsquest.store.lineages import record_version
 from rpsquest.store.schema import model_versions, training_cycles
-from rpsquest.training.cycle import LEASE, run_cycle
+from rpsquest.training.cycle import LEASE, has_current_versions, lineage_configs, run_cycle
 from tests.helpers import free_port
 from tests.training_fixture import smaller_configs
 
@@ -49,3 +51,35 @@ def test_an_outage_ends_the_whole_cycle_and_frees_its_lease(
     assert versions == []
     assert failed_runs() == before  # no model is blamed for the outage
     assert acquire_lease(database, LEASE, "the retry", 60)
+
+
+def record_lineage_versions(database, lineages, version, feature_contract):
+    """One version of every lineage, trained on `feature_contract`."""
+    with write_transaction(database) as connection:
+        for family, aliases in lineages.items():
+            for offset, config in enumerate(aliases.values()):
+                record_version(
+                    connection,
+                    family=family,
+                    version=version + offset,
+                    config_id=config.config_id,
+                    run_id="run",
+                    cycle_id="cycle",
+                    artifact="artifact",
+                    sha256="0" * 64,
+                    probe=[1 / 3] * 3,
+                    metrics={},
+                    created_at="2026-01-01T00:00:00.000Z",
+                    feature_contract=feature_contract,
+                )
+
+
+def test_lineages_whose_newest_version_takes_other_features_are_retrained(database):
+    lineages = lineage_configs(database, smaller_configs())
+
+    record_lineage_versions(database, lineages, 1, "rps50-v2")
+    after_the_upgrade = has_current_versions(database, lineages)
+    record_lineage_versions(database, lineages, 5, FEATURE_CONTRACT)
+
+    assert not after_the_upgrade  # the gate's alias_without_version: train at once
+    assert has_current_versions(database, lineages)

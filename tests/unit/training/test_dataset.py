@@ -3,14 +3,16 @@ import json
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
-from rpsquest.game.rules import MOVES
+from rpsquest.features import N_FEATURES, N_V2_FEATURES, round_features
+from rpsquest.game.rules import MOVES, PlayedRound, played_rounds
 from rpsquest.store.database import write_transaction
 from rpsquest.store.games import GameRecord, insert_game
 from rpsquest.store.schema import rounds, training_cycles
 from rpsquest.training.corpus import HUMAN_CORPUS_FILE
 from rpsquest.training.dataset import (
+    FeatureSkew,
     LiveGame,
     Selection,
     TrainingGame,
@@ -18,6 +20,7 @@ from rpsquest.training.dataset import (
     check_gate,
     data_fingerprint,
     decide_training,
+    labelled_rows,
     select_training_data,
     split_games,
 )
@@ -28,9 +31,13 @@ def stamp(minute: int) -> str:
     return f"2026-01-01T{minute // 60:02d}:{minute % 60:02d}:00.000Z"
 
 
-def vector(game_id: str, round_no: int) -> list[float]:
-    """A recognisable stored vector: its round number, then the game's marker."""
-    return [float(round_no)] + [float(len(game_id))] * 49
+def canned_history(minute: int, played: int) -> list[PlayedRound]:
+    """The rounds add_game stores: the user cycles through the moves from one set by `minute`,
+    against rock, at fixed values."""
+    return played_rounds(
+        (n, MOVES[(n + minute) % 3], "rock", 1.0, 1.5, 2.0, 0.5 * n, 0.5 * n)
+        for n in range(1, played + 1)
+    )
 
 
 @pytest.fixture
@@ -38,8 +45,19 @@ def store(database):
     return database  # the migrated store of tests/conftest.py, on each backend
 
 
-def add_game(engine, game_id, minute, played=13, source="human", is_test=False, policy="ace"):
-    """A stored game created at `minute` with `played` rounds of canned moves and vectors."""
+def add_game(
+    engine,
+    game_id,
+    minute,
+    played=13,
+    source="human",
+    is_test=False,
+    policy="ace",
+    stored_length=N_FEATURES,
+):
+    """A stored game created at `minute` with `played` canned rounds, each with the vector play
+    stored for it (cut to `stored_length`, as a play of an older contract stored less)."""
+    history = canned_history(minute, played)
     game = game_row(
         game_id,
         created_at=stamp(minute),
@@ -52,15 +70,17 @@ def add_game(engine, game_id, minute, played=13, source="human", is_test=False, 
     rows = [
         round_row(
             game_id,
-            n,
+            r.round_no,
             created_at=stamp(minute),
-            user_move=MOVES[n % 3],
-            user_score=0.5 * n,
-            bot_score=0.5 * n,
+            user_move=r.user_move,
+            user_score=r.user_score,
+            bot_score=r.bot_score,
             phase="legacy",
-            features=json.dumps(vector(game_id, n)),
+            features=json.dumps(
+                round_features(history[:i], r.points, r.round_no, easy=False)[:stored_length]
+            ),
         )
-        for n in range(1, played + 1)
+        for i, r in enumerate(history)
     ]
     with write_transaction(engine) as connection:
         insert_game(connection, GameRecord(**game))
@@ -119,23 +139,49 @@ def test_the_cap_takes_whole_games_newest_first(store, make_settings):
     assert selection.cutoff == stamp(3)
 
 
-def test_live_vectors_are_the_stored_ones_and_end_the_dataset(store, make_settings):
+def derived_rows(minute: int, played: int) -> tuple[list[list[float]], list[int]]:
+    """What training should derive from a game add_game stored, in float32 as the splits are."""
+    features, labels = labelled_rows(canned_history(minute, played), easy=False)
+    return np.asarray(features, dtype=np.float32).tolist(), labels
+
+
+@pytest.mark.parametrize("stored_length", [N_FEATURES, N_V2_FEATURES], ids=["v3", "v2"])
+def test_live_rows_are_derived_from_the_stored_history_and_end_the_dataset(
+    store, make_settings, stored_length
+):
     settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="600")
-    add_game(store, "older", 1)
-    add_game(store, "newer", 2, played=8)
+    add_game(store, "older", 1, stored_length=stored_length)
+    add_game(store, "newer", 2, played=8, stored_length=stored_length)
 
     dataset = build_dataset(store, settings)
 
-    expected = [vector("older", n) for n in range(4, 14)] + [
-        vector("newer", n) for n in range(4, 9)
-    ]
-    assert dataset.X_test[-15:].tolist() == expected
-    assert dataset.y_test[-15:].tolist() == [n % 3 for n in range(4, 14)] + [
-        n % 3 for n in range(4, 9)
-    ]
+    (older, older_labels), (newer, newer_labels) = derived_rows(1, 13), derived_rows(2, 8)
+    assert dataset.X_test[-15:].tolist() == older + newer
+    assert dataset.y_test[-15:].tolist() == older_labels + newer_labels
     assert dataset.summary.live_rounds == 15
     assert dataset.summary.live_games == 2
     assert dataset.summary.cutoff == stamp(2)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda v: [*v[:49], 1.0, *v[50:]], lambda v: [*v[:49], 1.0], lambda v: v[:-1]],
+    ids=["one value off", "its v2 prefix off", "another length"],
+)
+def test_a_stored_vector_its_history_does_not_give_fails_the_dataset(store, make_settings, damage):
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="0")
+    add_game(store, "skewed", 1)
+    history = canned_history(1, 13)
+    served = round_features(history[:4], history[4].points, 5, easy=False)
+    with write_transaction(store) as connection:
+        connection.execute(
+            update(rounds)
+            .where(rounds.c.game_id == "skewed", rounds.c.round_no == 5)
+            .values(features=json.dumps(damage(served)))
+        )
+
+    with pytest.raises(FeatureSkew, match="Game skewed round 5 stores a vector its history"):
+        build_dataset(store, settings)
 
 
 def test_a_young_store_fills_with_human_and_simulated_games(store, make_settings):
@@ -181,7 +227,9 @@ def test_a_young_store_without_its_human_corpus_fills_the_simulated_share_and_sa
 
 
 def _selection(*games: tuple[str, int]) -> Selection:
-    live = tuple(LiveGame(f"g{minute}", stamp(minute), "human", played) for minute, played in games)
+    live = tuple(
+        LiveGame(f"g{minute}", stamp(minute), "human", played, False) for minute, played in games
+    )
     return Selection(live, live, (), ())
 
 
@@ -249,7 +297,7 @@ def test_the_gate_counts_rounds_after_the_last_good_cycle_after_downsampling(sto
 
 def _games(*sizes: int) -> list[TrainingGame]:
     return [
-        TrainingGame(f"g{i}", "live", tuple((0.0,) * 50 for _ in range(n)), (0,) * n)
+        TrainingGame(f"g{i}", "live", tuple((0.0,) * N_FEATURES for _ in range(n)), (0,) * n)
         for i, n in enumerate(sizes)
     ]
 
@@ -286,9 +334,12 @@ def test_a_young_store_trains_on_simulated_then_human_games_and_tests_on_humans(
     assert summary.n_rounds == sum(sizes) == summary.bootstrap_rounds
     assert summary.bootstrap_rounds == summary.human_rounds + summary.simulated_rounds
     assert 0.70 <= summary.train_rounds / summary.n_rounds < 0.75
-    assert dataset.X_train.dtype == np.float32 and dataset.X_train.shape[1] == 50
+    assert dataset.X_train.dtype == np.float32 and dataset.X_train.shape[1] == N_FEATURES
     assert dataset.y_train.dtype == np.int64 and set(np.unique(dataset.y_train)) <= {0, 1, 2}
     assert dataset.test_human.dtype == bool and dataset.test_human.all()
+    held_out = dataset.held_out_human()
+    assert held_out["human_stable"].any() and held_out["human_adaptive"].any()
+    assert (held_out["human_stable"] ^ held_out["human_adaptive"]).all()
     assert (summary.live_rounds, summary.cutoff) == (0, None)
     assert summary.n_games == summary.train_games + summary.val_games + summary.test_games
 

@@ -1,5 +1,6 @@
 import pytest
 
+from rpsquest.features import N_FEATURES
 from rpsquest.game.bots import AliasPrediction
 from rpsquest.game.rules import match_winner
 from rpsquest.training.selfplay import play_match, server_bot
@@ -14,7 +15,7 @@ class Prophet:
         self.calls = 0
 
     def predict(self, family, features):
-        assert len(features) == 50
+        assert len(features) == N_FEATURES
         self.calls += 1
         return {self.alias: AliasPrediction(self.alias, 1, None, self.probabilities)}
 
