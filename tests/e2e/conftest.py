@@ -44,7 +44,8 @@ def serving(play):
 @pytest.fixture
 def platform(tmp_path, launch) -> Iterator[tuple[Server, dict[str, Server]]]:
     """The broker and the four functions, one project under tmp_path, no models yet; smaller
-    model configs, logistic's Production blind, promotion after 5 games."""
+    model configs, logistic's Production blind, promotion after 5 games, play on the models
+    alone."""
     document = json.loads((REPO / "configs" / "model_configs.json").read_text())
     for config in document["configs"].values():
         config.update(SMALLER[config["family"]])
@@ -61,8 +62,10 @@ def platform(tmp_path, launch) -> Iterator[tuple[Server, dict[str, Server]]]:
         "K_SINK": f"http://127.0.0.1:{ports['broker']}/",
         "RPS_PLAY_URL": f"http://127.0.0.1:{ports['play']}/",
     }
-    # play must learn of a new manifest from model.promoted: its own periodic check is off
-    only = {"play": {"RPS_MANIFEST_CHECK_SECONDS": "3600"}}
+    # play must learn of a new manifest from model.promoted: its own periodic check is off. The
+    # models alone decide its ML rounds: the adaptive policy's online experts would hide the
+    # blind Production model the promotion is meant to find (docs/policy.md).
+    only = {"play": {"RPS_MANIFEST_CHECK_SECONDS": "3600", "RPS_ADAPTIVE_POLICY": "false"}}
     servers = {
         name: launch(name, port=ports[name], **env, **only.get(name, {})) for name in FUNCTIONS
     }
