@@ -112,6 +112,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "RPS_MODEL_CONFIGS": str(_configs(directory)),
             "RPS_TRAIN_BOOTSTRAP_ROUNDS": "800",
             "RPS_PROMOTION_MIN_GAMES": "5",
+            # the promotion under test must find the blind Production model, which the
+            # adaptive policy's online experts would hide (docs/policy.md)
+            "RPS_ADAPTIVE_POLICY": "false",
         },
         # train's Trigger retries after 10 s and 30 s: three times that gives a restarted
         # MLflow server on a busy machine time to come back before the retries run out
