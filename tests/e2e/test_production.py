@@ -38,7 +38,7 @@ from rpsquest.registry import REGISTERED_MODELS
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import games, promotion_ledger, rounds
 from tests.conftest import REPO
-from tests.e2e.conftest import BLIND, PARITY_SAFE, publish
+from tests.e2e.conftest import BLIND, publish
 from tests.helpers import free_port, wait_for
 from tests.seaweedfs import free_weed_ports
 from tests.training_fixture import SMALLER
@@ -58,7 +58,6 @@ def _configs(directory: Path) -> Path:
     for config in document["configs"].values():
         config.update(SMALLER[config["family"]])
     document["configs"]["mn_c06"].update(BLIND)
-    document["configs"]["mn_c10"].update(PARITY_SAFE)
     path = directory / "configs.json"
     path.write_text(json.dumps(document))
     return path

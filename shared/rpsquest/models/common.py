@@ -83,6 +83,30 @@ def check_training_data(
     return X_train, y_train, X_val, y_val
 
 
+def float_interface(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A double-precision graph behind the float32 interface serving feeds: `features` is cast
+    to double on the way in and `probabilities` back to float32 on the way out."""
+    import onnx  # only exporters need it; serving imports this module without it
+
+    graph = model.graph
+    inner = {INPUT_NAME: f"{INPUT_NAME}_double", OUTPUT_NAME: f"{OUTPUT_NAME}_double"}
+    for node in graph.node:
+        node.input[:] = [inner.get(name, name) for name in node.input]
+        node.output[:] = [inner.get(name, name) for name in node.output]
+    cast_in = onnx.helper.make_node(
+        "Cast", [INPUT_NAME], [inner[INPUT_NAME]], to=onnx.TensorProto.DOUBLE
+    )
+    cast_out = onnx.helper.make_node(
+        "Cast", [inner[OUTPUT_NAME]], [OUTPUT_NAME], to=onnx.TensorProto.FLOAT
+    )
+    graph.node.insert(0, cast_in)
+    graph.node.append(cast_out)
+    for value in (*graph.input, *graph.output):
+        if value.name in (INPUT_NAME, OUTPUT_NAME):
+            value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    return model
+
+
 def finalise_onnx(model: onnx.ModelProto, config: ModelConfig) -> bytes:
     """Bring a converter's graph to the serving contract: the single input `features`, the single
     output `probabilities` (extra outputs such as `label` and the nodes only they need are

@@ -1,5 +1,10 @@
 """Multinomial logistic regression (`logan`, §7.1): StandardScaler -> LogisticRegression (lbfgs),
-with the config's L2 strength mapped onto scikit-learn's C."""
+with the config's L2 strength mapped onto scikit-learn's C.
+
+The exported graph computes in double precision, as scikit-learn does, between a cast of the
+float32 features and a cast of the probabilities: an unpenalised fit over collinear features
+(rps50-v3's tier map) has large weights that cancel, and float32 arithmetic drifted past the
+1e-5 parity there."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from rpsquest.models.common import (
     OPSET,
     as_features,
     finalise_onnx,
+    float_interface,
 )
 from rpsquest.models.configs import ModelConfig
 
@@ -62,22 +68,23 @@ class LogisticModel:
         return self.pipeline
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.pipeline.predict_proba(as_features(X)).astype(np.float32, copy=False)
+        rows = as_features(X).astype(np.float64)  # the precision the exported graph runs in
+        return self.pipeline.predict_proba(rows).astype(np.float32, copy=False)
 
     def training_metrics(self) -> dict[str, float]:
         return {"lbfgs_iterations": int(self.pipeline["classifier"].n_iter_.max())}
 
     def to_onnx(self) -> bytes:
         from skl2onnx import to_onnx
-        from skl2onnx.common.data_types import FloatTensorType
+        from skl2onnx.common.data_types import DoubleTensorType
 
         model = to_onnx(
             self.pipeline,
-            initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))],
+            initial_types=[(INPUT_NAME, DoubleTensorType([None, N_FEATURES]))],
             options={id(self.pipeline["classifier"]): {"zipmap": False}},
             target_opset=OPSET,
         )
-        return finalise_onnx(model, self.config)
+        return finalise_onnx(float_interface(model), self.config)
 
 
 def train(
