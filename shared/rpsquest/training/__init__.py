@@ -6,9 +6,11 @@ from rpsquest.training.corpus import (
     corpus_sha256,
     human_corpus,
     play_simulated_corpus,
+    play_zoo_corpus,
     read_human_corpus,
     serialise_corpus,
     simulated_corpus,
+    zoo_corpus,
 )
 from rpsquest.training.dataset import (
     Dataset,
@@ -46,10 +48,12 @@ __all__ = [
     "labelled_rows",
     "last_training_cutoff",
     "play_simulated_corpus",
+    "play_zoo_corpus",
     "read_human_corpus",
     "rebuild_game_features",
     "select_training_data",
     "serialise_corpus",
     "simulated_corpus",
     "split_games",
+    "zoo_corpus",
 ]

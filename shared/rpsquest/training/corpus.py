@@ -1,4 +1,5 @@
-"""Bootstrap corpora for a young database: human play and simulated legacy games (§7.3)."""
+"""Bootstrap corpora for a young database: human play, simulated legacy games and zoo
+sessions (§7.3)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
+from rpsquest.arena.seeds import training_seed
+from rpsquest.arena.zoo import ZOO_TYPES, zoo_player
 from rpsquest.game.gambits import GAMBIT_ROUNDS
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import Move, PlayedRound, round_points, score_round
-from rpsquest.training.selfplay import play_match
+from rpsquest.training.selfplay import play_match, play_session
 
-CorpusSource = Literal["human", "simulated"]
+CorpusSource = Literal["human", "simulated", "zoo"]
 # Which bots the human faced: scripted ones that keep a rule, or ones that adapt to the player.
 HumanCohort = Literal["stable", "adaptive"]
 
@@ -210,6 +213,36 @@ def play_simulated_corpus() -> tuple[CorpusGame, ...]:
 def simulated_corpus() -> tuple[CorpusGame, ...]:
     """The simulated corpus, played once per process."""
     return play_simulated_corpus()
+
+
+def _zoo_session(k: int, type_index: int) -> tuple[CorpusGame, ...]:
+    """The `k`-th session (from 0) of zoo type `type_index`, on a training seed of its own,
+    against the legacy bots in turn."""
+    kind, seed = ZOO_TYPES[type_index], training_seed(k * len(ZOO_TYPES) + type_index)
+    bot = LEGACY_BOTS[(k + type_index) % len(LEGACY_BOTS)]
+    games = play_session(f"zoo:{kind}:{seed}", zoo_player(kind, seed), bot, BOOTSTRAP_SECRET)
+    return tuple(CorpusGame(game.game_id, "zoo", tuple(game.rounds), True) for game in games)
+
+
+def play_zoo_corpus(rounds: int) -> tuple[CorpusGame, ...]:
+    """Session k of every zoo type before session k + 1, until they hold at least `rounds`
+    labelled rounds.
+
+    Within each k ordered game-number first, so any prefix covers the 16 types evenly.
+    """
+    games: list[CorpusGame] = []
+    k = 0
+    while sum(game.labelled_rounds for game in games) < rounds:
+        sessions = [_zoo_session(k, type_index) for type_index in range(len(ZOO_TYPES))]
+        games.extend(game for same_number in zip(*sessions, strict=True) for game in same_number)
+        k += 1
+    return tuple(games)
+
+
+@functools.cache
+def zoo_corpus(rounds: int) -> tuple[CorpusGame, ...]:
+    """The zoo corpus for fills of up to `rounds` labelled rounds, played once per process."""
+    return play_zoo_corpus(rounds)
 
 
 def serialise_corpus(games: Sequence[CorpusGame]) -> bytes:

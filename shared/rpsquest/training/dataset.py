@@ -29,15 +29,17 @@ from rpsquest.store.games import RoundRow, find_game, live_games, stored_rounds
 from rpsquest.training.corpus import (
     HUMAN_COHORTS,
     CorpusGame,
+    CorpusSource,
     CorpusUnavailable,
     HumanCohort,
     human_corpus,
     simulated_corpus,
+    zoo_corpus,
 )
 
 log = logging.getLogger(__name__)
 
-RowSource = Literal["live", "human", "simulated"]
+RowSource = Literal["live", "human", "simulated", "zoo"]
 GateReason = Literal[
     "forced", "alias_without_version", "new_data", "too_little_new_data", "too_little_data"
 ]
@@ -45,7 +47,10 @@ GateReason = Literal[
 FIRST_LABELLED_ROUND = GAMBIT_ROUNDS + 1
 TELEMETRY_SOURCE = "telemetry"
 SUCCESSFUL_CYCLE_STATUSES = ("success", "partial")
-HUMAN_SHARE_PERCENT = 80  # of the bootstrap fill; the simulated corpus gets the rest
+# Each corpus's share of the bootstrap fill, in percent. Beside human play, legacy games and
+# zoo sessions show the models tier- and value-relative habits and players who adapt across a
+# session before any live player exists.
+BOOTSTRAP_SHARE_PERCENT: dict[CorpusSource, int] = {"human": 70, "simulated": 15, "zoo": 15}
 TRAIN_PERCENT, VALIDATION_PERCENT = 70, 85  # cumulative shares of labelled rounds
 
 
@@ -80,6 +85,7 @@ class Selection:
     live: tuple[LiveGame, ...]  # the capped prefix of `eligible` that is used
     human: tuple[CorpusGame, ...]
     simulated: tuple[CorpusGame, ...]
+    zoo: tuple[CorpusGame, ...]
     # Set when the fill needed the human corpus and could not read it: the cycle's reason.
     corpus_problem: str = ""
 
@@ -89,7 +95,7 @@ class Selection:
 
     @property
     def bootstrap_rounds(self) -> int:
-        return sum(g.labelled_rounds for g in (*self.human, *self.simulated))
+        return sum(g.labelled_rounds for g in (*self.human, *self.simulated, *self.zoo))
 
     @property
     def total_rounds(self) -> int:
@@ -140,6 +146,7 @@ class DatasetSummary:
     bootstrap_rounds: int
     human_rounds: int
     simulated_rounds: int
+    zoo_rounds: int
     cutoff: str | None
     data_fingerprint: str
     train_rounds: int
@@ -238,13 +245,19 @@ def _take_whole_games(candidates: Sequence[_G], budget: int) -> tuple[_G, ...]:
     return tuple(taken)
 
 
+def _share(fill: int, source: CorpusSource) -> int:
+    """The labelled rounds of `fill` that `source` may take, rounded down."""
+    return fill * BOOTSTRAP_SHARE_PERCENT[source] // 100
+
+
 def select_training_data(connection: Connection, settings: Settings) -> Selection:
     """Live games newest first up to the cap, then bootstrap corpora while the store is young."""
     eligible = _eligible_live_games(connection, settings.train_legacy_stride)
     live = _take_whole_games(eligible, settings.train_max_rounds)
     fill = max(0, settings.train_bootstrap_rounds - sum(g.labelled_rounds for g in live))
-    human_fill = fill * HUMAN_SHARE_PERCENT // 100
-    simulated_fill = fill - human_fill
+    human_fill = _share(fill, "human")
+    simulated_fill = _share(fill, "simulated")
+    zoo_fill = _share(fill, "zoo")
     # The corpora load only when needed: a mature store never reads the human CSV.
     human: tuple[CorpusGame, ...] = ()
     problem = ""
@@ -252,11 +265,14 @@ def select_training_data(connection: Connection, settings: Settings) -> Selectio
         try:
             human = _take_whole_games(human_corpus(settings.human_data_dir), human_fill)
         except CorpusUnavailable as exc:
-            # The simulated share still fills; the cycle is partial, or a failure if too small.
+            # The other shares still fill; the cycle is partial, or a failure if too small.
             problem = f"human corpus unavailable: {exc}"
             log.error("%s", problem)
     simulated = _take_whole_games(simulated_corpus(), simulated_fill) if simulated_fill else ()
-    return Selection(tuple(eligible), live, human, simulated, problem)
+    # Sized for the largest fill, so every cycle of the process takes a prefix of one corpus.
+    zoo_corpus_rounds = _share(settings.train_bootstrap_rounds, "zoo")
+    zoo = _take_whole_games(zoo_corpus(zoo_corpus_rounds), zoo_fill) if zoo_fill else ()
+    return Selection(tuple(eligible), live, human, simulated, zoo, problem)
 
 
 def last_training_cutoff(connection: Connection) -> str | None:
@@ -397,15 +413,16 @@ def build_dataset(
 ) -> Dataset:
     """Everything the 12 models train on, built once per cycle.
 
-    Time order for the split: simulated games, then human pseudo-games in their shuffled order
-    (both older than any live game), then live games oldest first. So a young store tests on
-    held-out human play, and a mature one on its newest games.
+    Time order for the split: simulated games and zoo sessions, then human pseudo-games in their
+    shuffled order (all older than any live game), then live games oldest first. So a young
+    store tests on held-out human play, and a mature one on its newest games.
     """
     with _connected(database) as connection:
         selection = selection or select_training_data(connection, settings)
         live = _live_training_games(connection, selection.live)
     ordered = [
         *(_corpus_training_game(g) for g in selection.simulated),
+        *(_corpus_training_game(g) for g in selection.zoo),
         *(_corpus_training_game(g) for g in selection.human),
         *live,
     ]
@@ -419,16 +436,19 @@ def build_dataset(
     def rounds_of(source: str) -> int:
         return sum(g.labelled_rounds for g in ordered if g.source == source)
 
-    live_rounds, human_rounds, simulated_rounds = map(rounds_of, ("live", "human", "simulated"))
+    live_rounds, human_rounds, simulated_rounds, zoo_rounds = map(
+        rounds_of, ("live", "human", "simulated", "zoo")
+    )
     summary = DatasetSummary(
         feature_contract=FEATURE_CONTRACT,
         n_rounds=len(y_train) + len(y_val) + len(y_test),
         n_games=len(ordered),
         live_rounds=live_rounds,
         live_games=len(live),
-        bootstrap_rounds=human_rounds + simulated_rounds,
+        bootstrap_rounds=human_rounds + simulated_rounds + zoo_rounds,
         human_rounds=human_rounds,
         simulated_rounds=simulated_rounds,
+        zoo_rounds=zoo_rounds,
         cutoff=selection.cutoff,
         data_fingerprint=data_fingerprint(ordered),
         train_rounds=len(y_train),

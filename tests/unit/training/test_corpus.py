@@ -6,11 +6,14 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from rpsquest.arena.seeds import EVALUATION_SEEDS, TRAINING_SEEDS
+from rpsquest.arena.zoo import ZOO_TYPES
 from rpsquest.game.gambits import choose_gambit, gambit_moves
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import reaches_target, round_points
@@ -24,9 +27,11 @@ from rpsquest.training.corpus import (
     human_corpus,
     human_corpus_file,
     play_simulated_corpus,
+    play_zoo_corpus,
     read_corpus_text,
     read_human_corpus,
     simulated_corpus,
+    zoo_corpus,
 )
 from rpsquest.training.cycle import run_cycle
 from tests.conftest import REPO
@@ -37,6 +42,8 @@ HANDED_OVER = REPO.parent / "shared" / "data" / "human-rps" / HUMAN_CORPUS_FILE
 PACKAGED = f"rpsquest/training/data/{HUMAN_CORPUS_FILE}.gz"
 # Computed once from the first run; any change to rules, gambits or legacy bots moves it.
 SIMULATED_CORPUS_SHA256 = "eebbef6ff24066428b0ede8261cff374d49f8486990368b9970ef368a8a935d9"
+# The same for the first session of every zoo type; the zoo's players move it too.
+ZOO_CORPUS_SHA256 = "69106fba26edc71b59cf848ba90e1fe34bde84d71d20ff9e3375f275abe876d1"
 
 
 @pytest.fixture(scope="module")
@@ -212,10 +219,10 @@ def test_an_unreadable_corpus_names_its_file_and_problem(tmp_path, case):
             {"logistic": ["B", "Production", "shadow1", "shadow2"]},
             marks=pytest.mark.slow,  # four models trained and registered in MLflow
         ),
-        ("truncated gzip", "1500", "failure", {}),  # 20% of 1500 is under RPS_TRAIN_MIN_ROUNDS
+        ("truncated gzip", "1500", "failure", {}),  # 30% of 1500 is under RPS_TRAIN_MIN_ROUNDS
     ],
 )
-def test_a_cycle_without_its_human_corpus_trains_on_the_simulated_share_if_it_can(
+def test_a_cycle_without_its_human_corpus_trains_on_the_other_shares_if_it_can(
     database, make_settings, tmp_path, case, bootstrap_rounds, status, trained
 ):
     path = _damaged_folder(tmp_path, case)
@@ -236,7 +243,7 @@ def test_a_cycle_without_its_human_corpus_trains_on_the_simulated_share_if_it_ca
     reply = result.event_data()
     assert (reply["status"], reply["data"]["live_rounds"]) == (status, 0)
     assert reply["reason"].startswith(f"human corpus unavailable: {path}: {UNREADABLE[case][2]}")
-    assert 0 < reply["data"]["bootstrap_rounds"] <= int(bootstrap_rounds) // 5
+    assert 0 < reply["data"]["bootstrap_rounds"] <= int(bootstrap_rounds) * 30 // 100
     assert {family: sorted(aliases) for family, aliases in reply["models"].items()} == trained
     with database.connect() as connection:
         stored = connection.execute(select(training_cycles)).mappings().one()
@@ -268,3 +275,69 @@ def test_the_simulated_corpus_is_byte_identical_across_runs():
 
     assert first == second
     assert corpus_sha256(first) == SIMULATED_CORPUS_SHA256
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    return zoo_corpus(3000)  # two sessions of every type
+
+
+def _session(game_id: str) -> tuple[str, int]:
+    """The zoo type and seed of a zoo game id `zoo:{kind}:{seed}:{game_no}`."""
+    _zoo, kind, seed, _game_no = game_id.split(":")
+    return kind, int(seed)
+
+
+def test_zoo_sessions_are_ten_finished_games_of_one_player_each(zoo):
+    sessions = Counter(_session(g.id) for g in zoo)
+
+    assert set(sessions.values()) == {10}
+    assert {f"zoo:{kind}:{seed}:{n}" for kind, seed in sessions for n in range(1, 11)} == {
+        g.id for g in zoo
+    }
+    assert all(g.finished and g.source == "zoo" and g.labelled_rounds > 0 for g in zoo)
+    for game in zoo[:64]:
+        opening = gambit_moves(choose_gambit(BOOTSTRAP_SECRET, game.id), game.id)
+        assert tuple(r.bot_move for r in game.rounds[:3]) == opening
+
+
+def test_zoo_sessions_draw_distinct_training_seeds_only(zoo):
+    sessions = {_session(g.id) for g in zoo}
+
+    expected = {(ZOO_TYPES[n % len(ZOO_TYPES)], TRAINING_SEEDS[n]) for n in range(32)}
+    assert sessions == expected
+    seeds = [seed for _kind, seed in sessions]
+    assert len(set(seeds)) == len(seeds)
+    assert all(seed in TRAINING_SEEDS and seed not in EVALUATION_SEEDS for seed in seeds)
+
+
+@pytest.mark.parametrize("length", [16, 50, 137, 320])
+def test_any_prefix_of_the_zoo_corpus_covers_every_type_evenly(zoo, length):
+    kinds = Counter(_session(g.id)[0] for g in zoo[:length])
+
+    assert set(kinds) == set(ZOO_TYPES)
+    assert max(kinds.values()) - min(kinds.values()) <= 1
+
+
+def test_the_zoo_corpus_is_byte_identical_across_runs():
+    first, second = play_zoo_corpus(1), play_zoo_corpus(1)
+
+    assert len(first) == 16 * 10
+    assert first == second
+    assert corpus_sha256(first) == ZOO_CORPUS_SHA256
+
+
+def test_the_zoo_players_the_corpus_plays_import_nothing_of_training():
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, rpsquest.arena.seeds, rpsquest.arena.zoo; print(*sorted(sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+
+    assert [name for name in imported if name.startswith("rpsquest.training")] == []

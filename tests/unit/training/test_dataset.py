@@ -184,7 +184,7 @@ def test_a_stored_vector_its_history_does_not_give_fails_the_dataset(store, make
         build_dataset(store, settings)
 
 
-def test_a_young_store_fills_with_human_and_simulated_games(store, make_settings):
+def test_a_young_store_fills_70_15_15_with_human_simulated_and_zoo_games(store, make_settings):
     settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="1000")
     add_game(store, "live", 1)  # 10 labelled rounds: the fill is 990
 
@@ -192,10 +192,13 @@ def test_a_young_store_fills_with_human_and_simulated_games(store, make_settings
 
     human = sum(g.labelled_rounds for g in selection.human)
     simulated = sum(g.labelled_rounds for g in selection.simulated)
-    assert 792 - 30 < human <= 792
-    assert 198 - 30 < simulated <= 198
+    zoo = sum(g.labelled_rounds for g in selection.zoo)
+    assert 693 - 30 < human <= 693
+    assert 148 - 30 < simulated <= 148
+    assert 148 - 30 < zoo <= 148
     assert [g.id for g in selection.simulated[:2]] == ["sim:ace:ace:1", "sim:ace:bob:1"]
-    assert selection.total_rounds == 10 + human + simulated
+    assert [g.id for g in selection.zoo[:2]] == ["zoo:constant:0:1", "zoo:cycle:1:1"]
+    assert selection.total_rounds == 10 + human + simulated + zoo
 
 
 def test_a_store_with_enough_live_rounds_reads_no_corpus(store, make_settings):
@@ -205,11 +208,12 @@ def test_a_store_with_enough_live_rounds_reads_no_corpus(store, make_settings):
 
     selection = select(store, settings)
 
-    assert (selection.human, selection.simulated, selection.corpus_problem) == ((), (), "")
+    assert (selection.human, selection.simulated, selection.zoo) == ((), (), ())
+    assert selection.corpus_problem == ""
     assert selection.total_rounds == 20
 
 
-def test_a_young_store_without_its_human_corpus_fills_the_simulated_share_and_says_why(
+def test_a_young_store_without_its_human_corpus_fills_the_other_shares_and_says_why(
     store, make_settings, tmp_path, caplog
 ):
     missing = tmp_path / "nowhere"
@@ -218,7 +222,8 @@ def test_a_young_store_without_its_human_corpus_fills_the_simulated_share_and_sa
     selection = select(store, settings)
 
     assert selection.human == ()
-    assert 198 - 30 < sum(g.labelled_rounds for g in selection.simulated) <= 198
+    assert 150 - 30 < sum(g.labelled_rounds for g in selection.simulated) <= 150
+    assert 150 - 30 < sum(g.labelled_rounds for g in selection.zoo) <= 150
     problem = f"human corpus unavailable: {missing / HUMAN_CORPUS_FILE}: No such file or directory"
     assert selection.corpus_problem == problem
     assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
@@ -230,7 +235,7 @@ def _selection(*games: tuple[str, int]) -> Selection:
     live = tuple(
         LiveGame(f"g{minute}", stamp(minute), "human", played, False) for minute, played in games
     )
-    return Selection(live, live, (), ())
+    return Selection(live, live, (), (), ())
 
 
 @pytest.mark.parametrize(
@@ -321,7 +326,7 @@ def test_the_split_keeps_games_whole_and_in_order(sizes):
         assert train_rounds >= 0.85 * total
 
 
-def test_a_young_store_trains_on_simulated_then_human_games_and_tests_on_humans(
+def test_a_young_store_trains_on_simulated_and_zoo_then_human_games_and_tests_on_humans(
     store, make_settings
 ):
     settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="2000")
@@ -332,7 +337,10 @@ def test_a_young_store_trains_on_simulated_then_human_games_and_tests_on_humans(
     sizes = (summary.train_rounds, summary.val_rounds, summary.test_rounds)
     assert sizes == (len(dataset.y_train), len(dataset.y_val), len(dataset.y_test))
     assert summary.n_rounds == sum(sizes) == summary.bootstrap_rounds
-    assert summary.bootstrap_rounds == summary.human_rounds + summary.simulated_rounds
+    assert summary.bootstrap_rounds == (
+        summary.human_rounds + summary.simulated_rounds + summary.zoo_rounds
+    )
+    assert 300 - 30 < summary.zoo_rounds <= 300  # 15 % of 2000
     assert 0.70 <= summary.train_rounds / summary.n_rounds < 0.75
     assert dataset.X_train.dtype == np.float32 and dataset.X_train.shape[1] == N_FEATURES
     assert dataset.y_train.dtype == np.int64 and set(np.unique(dataset.y_train)) <= {0, 1, 2}
