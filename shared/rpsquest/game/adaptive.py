@@ -40,7 +40,7 @@ UNIFORM: Probabilities = (1 / 3, 1 / 3, 1 / 3)
 
 MEMORY_GAMES = 10  # the session's earlier games the bot remembers
 TABLE_DECAY = 0.85  # how fast a context's counts forget
-SCORE_DECAY = 0.95  # how fast an expert's hit record forgets
+SCORE_DECAY = 0.98  # how fast an expert's hit record forgets
 SCORE_PRIOR = 3.0  # pseudo-rounds at chance that an expert's record starts from
 READ_DECAY = 0.93
 READ_FLOOR = 0.5  # a player winning a larger share of rounds than this is reading the bot
@@ -49,6 +49,10 @@ READ_PRIOR = 6.0
 MAX_MIX = 0.85
 MATCH_ORDERS = 5
 VOTE_SHARPNESS = 20.0
+# The mixture's "nobody knows" voice: uniform, weighted as if each voting expert had a twin
+# with this hit rate. Noise lifts the best of a hundred records against a random player; only
+# experts clearly above it move the belief away from uniform, and so from playing for value.
+NULL_RATE = 0.5
 
 # A step is one past round as integers: the player's move, the bot's move, their value tiers
 # (0 H, 1 M, 2 L, by that round's points), the player's result (0 win, 1 lose, 2 draw), and
@@ -238,8 +242,9 @@ class AdaptiveState:
         """The experts' mixture: each expert stands for "my move with my hit rate, the other
         two sharing the rest", weighted by exp(VOTE_SHARPNESS x hit rate). Many experts say the
         same thing in different words, and the mixture of the good ones is steadier and better
-        calibrated than the single best of a hundred noisy records (uniform with no opinion)."""
-        belief, total = [0.0, 0.0, 0.0], 0.0
+        calibrated than the single best of a hundred noisy records. The NULL_RATE voice keeps
+        it near uniform until experts stand clearly above chance (uniform with no opinion)."""
+        belief, total, voters = [0.0, 0.0, 0.0], 0.0, 0
         for rate, predicted in zip(self.rates, predictions, strict=True):
             if predicted is not None:
                 weight = math.exp(VOTE_SHARPNESS * rate)
@@ -249,9 +254,16 @@ class AdaptiveState:
                 belief[2] += rest
                 belief[predicted] += weight * rate - rest
                 total += weight
+                voters += 1
         if not total:
             return UNIFORM
-        return (belief[0] / total, belief[1] / total, belief[2] / total)
+        chance = voters * math.exp(VOTE_SHARPNESS * NULL_RATE) / 3
+        total += 3 * chance
+        return (
+            (belief[0] + chance) / total,
+            (belief[1] + chance) / total,
+            (belief[2] + chance) / total,
+        )
 
     def advise(self, points: RoundPoints, model: Probabilities | None) -> Advice:
         """The belief to play against this round (`points`, the acting model's probabilities
