@@ -12,6 +12,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from rpsquest.store.schema import alias_assignments, model_versions
 
+# Among a version's metrics: the headline of train's strength check (training/strength.py).
+ARENA_HEADLINE = "arena_headline"
+
 
 @dataclass(frozen=True, slots=True)
 class Lineage:
