@@ -1,5 +1,6 @@
 """The evaluation report: every alias's current model on held-out human play and in matches
-against each legacy bot, played in-process through the EV policy (`make eval`)."""
+against each legacy bot, played in-process through the EV policy, with the strength its
+training cycle measured against the zoo (`make eval`)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from rpsquest.models import ModelConfigs
 from rpsquest.models.export import create_session, predict_onnx
 from rpsquest.modelstore import ModelStore
 from rpsquest.store.database import read_connection
-from rpsquest.store.lineages import newest_versions
+from rpsquest.store.lineages import newest_versions, version_metrics
 from rpsquest.training.cycle import lineage_configs
 from rpsquest.training.dataset import Dataset, build_dataset
 from rpsquest.training.evaluation import accuracy_by_group, log_loss
 from rpsquest.training.selfplay import OneModel, play_match
+from rpsquest.training.strength import Strength
 
 EVAL_SECRET = "rps-quest-eval"
 
@@ -36,6 +38,7 @@ class ModelReport:
     # whose rows the test split lacks is absent.
     human_scores: Mapping[str, float]
     bot_win_rates: Mapping[str, float]  # legacy player -> share of matches the ML bot won
+    arena: Strength | None  # what its cycle's strength check measured, if it ran
 
 
 def human_scores(session: ort.InferenceSession, dataset: Dataset) -> dict[str, float]:
@@ -94,6 +97,7 @@ def evaluate_aliases(
                     bot_win_rates=bot_win_rates(
                         family.policy, family.name, alias, model, games_per_bot
                     ),
+                    arena=Strength.from_metrics(version_metrics(row)),
                 )
             )
     return reports
