@@ -432,7 +432,7 @@ def training_and_promotion() -> list[Timeseries | Stat | BarGauge | Table]:
         ),
         bars(
             "Training time per model",
-            "Time to train, export and register one model, over the time range.",
+            "Time to train, export, strength-check and register one model, over the time range.",
             "s",
             *quantiles("rps_training_duration_seconds", "family", "$__range"),
         ),
@@ -464,6 +464,12 @@ def training_and_promotion() -> list[Timeseries | Stat | BarGauge | Table]:
             "The bot win rate of those games: what the promotion rule compares.",
             query(latest("rps_alias_bot_win_rate"), "{{family}} {{alias}}"),
         ),
+        ratios(
+            "Arena headline per alias",
+            "Train's strength check of each alias's current version: its policy's mean match win "
+            "rate over the zoo's types, from the database (none where the check did not run).",
+            query(latest("rps_alias_arena_headline"), "{{family}} {{alias}}"),
+        ),
         bars(
             "Telemetry games",
             "Games legacy bots played against the ML policies in the time range, by winner.",
@@ -472,7 +478,7 @@ def training_and_promotion() -> list[Timeseries | Stat | BarGauge | Table]:
                 "sum by (policy, winner) (increase(rps_telemetry_games_total[$__range]))",
                 "{{policy}} {{winner}}",
             ),
-            width=FULL_WIDTH,
+            width=16,
         ),
         api_table(
             "Promotion ledger",
@@ -508,6 +514,7 @@ def training_and_promotion() -> list[Timeseries | Stat | BarGauge | Table]:
                 Column("bot_win_rate", "Bot win rate", "number"),
                 Column("predictions", "Predictions", "number"),
                 Column("accuracy", "Accuracy", "number"),
+                Column("arena_headline", "Arena headline", "number"),
             ),
         ),
     ]

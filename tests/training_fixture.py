@@ -45,6 +45,7 @@ def project_env(project: Path) -> dict[str, str]:
     return {
         "RPS_PROJECT_DIR": str(project),
         "RPS_TRAIN_BOOTSTRAP_ROUNDS": "1500",
+        "RPS_TRAIN_ARENA_SESSIONS": "1",  # each model's strength check in about a second
     }
 
 

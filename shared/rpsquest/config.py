@@ -55,6 +55,7 @@ class Settings:
     train_budget_seconds: int
     train_legacy_stride: int
     train_bootstrap_rounds: int
+    train_arena_sessions: int  # per zoo type in each new model's strength check; 0: none
     human_data_dir: Path | None  # None: the corpus packaged in rpsquest.training
     manifest_check_seconds: float
     telemetry_games: int
@@ -95,6 +96,7 @@ class Settings:
             train_budget_seconds=_int(env, "RPS_TRAIN_BUDGET_SECONDS", 480),
             train_legacy_stride=_int(env, "RPS_TRAIN_LEGACY_STRIDE", 5),
             train_bootstrap_rounds=_int(env, "RPS_TRAIN_BOOTSTRAP_ROUNDS", 10000),
+            train_arena_sessions=_int(env, "RPS_TRAIN_ARENA_SESSIONS", 2),
             # An override folder holds brockbank_vul_2024_rounds.csv (or .csv.gz); unset, or
             # empty, reads the copy inside the package, which every image has.
             human_data_dir=(

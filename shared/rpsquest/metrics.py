@@ -109,7 +109,7 @@ TRAINING_RUNS = Counter(
 )
 TRAINING_DURATION = Histogram(
     "rps_training_duration_seconds",
-    "Time to train, export and register one model.",
+    "Time to train, export, strength-check and register one model.",
     ["family"],
     buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
     registry=REGISTRY,

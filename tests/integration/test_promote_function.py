@@ -71,6 +71,7 @@ def test_the_alias_table_and_the_ledger(promote):
     assert aliases["feature_contract"] == "rps50-v3"
     assert len(aliases["aliases"]) == 12
     assert aliases["aliases"][0]["registered_model"] == "rps_feedforward"
+    assert all(0.0 <= row["arena_headline"] <= 1.0 for row in aliases["aliases"])  # train's check
     assert ledger["count"] == 2
     assert {row["family"] for row in filtered["promotions"]} == {"xgboost"}
     assert filtered["promotions"][0]["trigger_event_id"] == "done-2"
@@ -84,6 +85,7 @@ def test_metrics_carry_the_business_gauges_read_from_the_store(promote, trained_
     for family, alias in (("feedforward", "Production"), ("logistic", "shadow2")):
         assert f'rps_alias_games{{alias="{alias}",family="{family}"}} 0.0' in exposition
     assert 'rps_promotion_posterior_b_better{family="xgboost"} 0.5' in exposition
+    assert 'rps_alias_arena_headline{alias="B",family="logistic"} ' in exposition
     assert 'rps_games_finished_7d{policy="logan"} 0.0' in exposition
     assert "rps_last_training_success_timestamp_seconds 1." in exposition
 

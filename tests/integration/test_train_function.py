@@ -106,10 +106,16 @@ def test_the_evaluation_report_and_sweep_cover_the_trained_models(trainer, proje
     report = run_cli("rpsquest.cli.eval", "--games", "2", env=project_env)
     sweep = run_cli("rpsquest.cli.sweep", "--configs", "mn_c06", "mn_default", env=project_env)
 
-    header = next(line for line in report.splitlines() if "family" in line)
+    models, arena = report.split("Arena win rate per zoo type")
+    header = next(line for line in models.splitlines() if "family" in line)
     assert "stable acc" in header and "adaptive acc" in header  # held-out humans, by cohort
-    rows = [line for line in report.splitlines() if "│" in line and "family" not in line]
+    assert header.split("┃")[-2].strip() == "arena"
+    rows = [line for line in models.splitlines() if "│" in line]
     assert len(rows) == 12
+    headline = next(line for line in arena.splitlines() if "│ headline " in line)
+    figures = [float(cell) for cell in headline.split("│")[2:-1]]  # each model's, from training
+    assert len(figures) == 12
+    assert all(0.0 <= figure <= 1.0 for figure in figures)
     for family, alias in zip(
         ["feedforward"] * 4 + ["xgboost"] * 4 + ["logistic"] * 4,
         ["Production", "B", "shadow1", "shadow2"] * 3,

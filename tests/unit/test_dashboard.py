@@ -26,6 +26,7 @@ BUSINESS_GAUGES = (
     "rps_alias_games",
     "rps_alias_bot_win_rate",
     "rps_alias_prediction_accuracy",
+    "rps_alias_arena_headline",
     "rps_promotion_posterior_b_better",
     "rps_policy_bot_win_rate_7d",
     "rps_games_finished_7d",

@@ -12,7 +12,7 @@ from typing import Protocol
 from rpsquest.arena.baselines import BASELINES, baseline_bot
 from rpsquest.client import Client
 from rpsquest.config import Settings
-from rpsquest.game.bots import Decision, Situation
+from rpsquest.game.bots import Decision, ModelBank, Situation
 from rpsquest.game.policies import POLICIES
 from rpsquest.game.rules import PlayedRound
 from rpsquest.modelstore import open_store
@@ -57,16 +57,22 @@ def _counting(bot: Bot, phases: Counter[str]) -> Bot:
 class InProcess:
     """The self-play engine with play's decision (RPS_ADAPTIVE_POLICY included); ML policies
     predict with the ONNX models the store's manifest names, loaded as serving loads them, and
-    fall back when there are none."""
+    fall back when there are none. Given `models`, they predict with that bank instead, which
+    stays in this process: a tournament of one job."""
 
     settings: Settings
+    models: ModelBank | None = None
 
     @property
     def bots(self) -> tuple[str, ...]:
         return (*POLICIES, *BASELINES)
 
     def open(self) -> SessionRunner:
-        models = ServingModels(self.settings, open_store(self.settings.model_store))
+        models = (
+            ServingModels(self.settings, open_store(self.settings.model_store))
+            if self.models is None
+            else self.models
+        )
         secret = self.settings.game_secret
 
         def run(session_id: str, player: SimulatedPlayer, bot: str) -> PlayedSession:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from rpsquest.arena.zoo import ZOO_TYPES
 from rpsquest.config import Settings
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.models import load_configs
@@ -27,8 +28,8 @@ HUMAN_COLUMNS = {
 }
 
 
-def _score(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _score(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def report_table(reports: Sequence[ModelReport], games: int) -> Table:
@@ -38,6 +39,7 @@ def report_table(reports: Sequence[ModelReport], games: int) -> Table:
     for bot in LEGACY_BOTS:
         table.add_column(f"vs {bot}", justify="right")
     table.add_column("mean", justify="right")
+    table.add_column("arena", justify="right")
     for r in reports:
         rates = [r.bot_win_rates[bot] for bot in LEGACY_BOTS]
         table.add_row(
@@ -48,7 +50,31 @@ def report_table(reports: Sequence[ModelReport], games: int) -> Table:
             *(_score(r.human_scores.get(metric)) for metric in HUMAN_COLUMNS.values()),
             *(f"{rate:.2f}" for rate in rates),
             f"{sum(rates) / len(rates):.2f}",
+            _score(r.arena.headline if r.arena else None),
         )
+    return table
+
+
+def arena_table(reports: Sequence[ModelReport]) -> Table:
+    """Each model's strength check as its training cycle logged it: a column per model."""
+    table = Table(
+        title="Arena win rate per zoo type",
+        caption=(
+            "Match win rate over games 1-10 in each model's training cycle "
+            "(RPS_TRAIN_ARENA_SESSIONS sessions per type, evaluation seeds); "
+            "headline = mean over types"
+        ),
+    )
+    table.add_column("type")
+    for r in reports:
+        table.add_column(f"{r.family}\n{r.alias}", justify="right")
+    for kind in ZOO_TYPES:
+        table.add_row(
+            kind,
+            *(_score(r.arena.win_rates.get(kind) if r.arena else None, 2) for r in reports),
+        )
+    table.add_section()
+    table.add_row("headline", *(_score(r.arena.headline if r.arena else None) for r in reports))
     return table
 
 
@@ -68,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if not reports:
         raise SystemExit("No trained models yet: run `rps-train --force` first.")
-    Console(width=200).print(report_table(reports, args.games))
+    console = Console(width=200)
+    console.print(report_table(reports, args.games))
+    if any(r.arena for r in reports):
+        console.print(arena_table(reports))
 
 
 if __name__ == "__main__":

@@ -117,13 +117,14 @@ def aliases_table(body: Mapping[str, Any]) -> Table:
         title=f"Aliases (manifest {body.get('manifest_version')}, {body.get('feature_contract')})"
     )
     columns = ("family", "alias", "version", "config_id", "games", "bot_win_rate")
-    for column in (*columns, "predictions", "accuracy"):
+    for column in (*columns, "predictions", "accuracy", "arena_headline"):
         table.add_column(column)
     for row in body.get("aliases", []):
         table.add_row(
             *(_cell(row.get(column)) for column in columns),
             _cell(row.get("predictions")),
             _cell(row.get("accuracy")),
+            _cell(row.get("arena_headline")),
         )
     return table
 

@@ -32,8 +32,8 @@ WINDOW = timedelta(days=7)
 
 
 def _alias_gauges(connection: Connection) -> list[Metric]:
-    """Games, bot win rate and accuracy of every alias's current lineage (§9.1 evidence), and
-    each family's P(θ_B > θ_P)."""
+    """Games, bot win rate and accuracy of every alias's current lineage (§9.1 evidence), its
+    version's arena headline, and each family's P(θ_B > θ_P)."""
     played = GaugeMetricFamily(
         "rps_alias_games",
         "Evidence games (finished, human, non-test) of each alias's current lineage.",
@@ -49,6 +49,12 @@ def _alias_gauges(connection: Connection) -> list[Metric]:
         "Share of the alias's predictions of the user's move that came true.",
         labels=["family", "alias"],
     )
+    arena = GaugeMetricFamily(
+        "rps_alias_arena_headline",
+        "Train's strength check of the alias's current version: mean match win rate over the "
+        "zoo's types.",
+        labels=["family", "alias"],
+    )
     posterior = GaugeMetricFamily(
         "rps_promotion_posterior_b_better",
         "P(B's bot win rate > Production's) under Beta(1, 1) priors, on the evidence so far.",
@@ -62,6 +68,8 @@ def _alias_gauges(connection: Connection) -> list[Metric]:
             win_rate.add_metric(labels, row["bot_win_rate"])
         if row["accuracy"] is not None:
             accuracy.add_metric(labels, row["accuracy"])
+        if row["arena_headline"] is not None:
+            arena.add_metric(labels, row["arena_headline"])
         acting.setdefault(row["family"], {})[row["alias"]] = row
     for family, rows in acting.items():
         if {"Production", "B"} <= rows.keys():
@@ -72,7 +80,7 @@ def _alias_gauges(connection: Connection) -> list[Metric]:
                     b["bot_wins"], b["games"], production["bot_wins"], production["games"]
                 ),
             )
-    return [played, win_rate, accuracy, posterior]
+    return [played, win_rate, accuracy, arena, posterior]
 
 
 def _policy_gauges(connection: Connection) -> list[Metric]:

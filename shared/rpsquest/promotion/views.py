@@ -10,7 +10,12 @@ from sqlalchemy import Connection
 from rpsquest import FEATURE_CONTRACT
 from rpsquest.game.policies import ALIASES, FAMILIES
 from rpsquest.store.evidence import game_evidence, prediction_tally
-from rpsquest.store.lineages import current_lineages, version_sha256
+from rpsquest.store.lineages import (
+    ARENA_HEADLINE,
+    current_lineages,
+    stored_version,
+    version_metrics,
+)
 
 
 def alias_table(connection: Connection, manifest_version: int | None) -> dict[str, Any]:
@@ -22,6 +27,7 @@ def alias_table(connection: Connection, manifest_version: int | None) -> dict[st
         for alias, lineage in ((a, lineages[a]) for a in ALIASES if a in lineages):
             evidence = game_evidence(connection, family.name, lineage)
             made, hits = prediction_tally(connection, family.name, lineage)
+            stored = stored_version(connection, family.name, lineage.version)
             rows.append(
                 {
                     "family": family.name,
@@ -31,12 +37,16 @@ def alias_table(connection: Connection, manifest_version: int | None) -> dict[st
                     "config_id": lineage.config_id,
                     "assignment_id": lineage.assignment_id,
                     "assigned_at": lineage.started_at,
-                    "sha256": version_sha256(connection, family.name, lineage.version),
+                    "sha256": stored["sha256"] if stored else None,
                     "games": evidence.games,
                     "bot_wins": evidence.wins,
                     "bot_win_rate": evidence.win_rate,
                     "predictions": made,
                     "accuracy": hits / made if made else None,
+                    # train's strength check of the version; None where it did not run
+                    "arena_headline": (
+                        version_metrics(stored).get(ARENA_HEADLINE) if stored else None
+                    ),
                 }
             )
     return {

@@ -12,6 +12,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from rpsquest.store.schema import alias_assignments, model_versions
 
+# Among a version's metrics: the headline of train's strength check (training/strength.py).
+ARENA_HEADLINE = "arena_headline"
+
 
 @dataclass(frozen=True, slots=True)
 class Lineage:
@@ -100,13 +103,23 @@ def all_versions(connection: Connection) -> dict[tuple[str, int], dict[str, Any]
     return {(row["family"], row["version"]): dict(row) for row in rows}
 
 
-def version_sha256(connection: Connection, family: str, version: int) -> str | None:
-    """The ONNX artifact's hash of one version, if the version is known."""
-    return connection.execute(
-        select(model_versions.c.sha256).where(
-            model_versions.c.family == family, model_versions.c.version == version
+def stored_version(connection: Connection, family: str, version: int) -> dict[str, Any] | None:
+    """One version's model_versions row, if the version is known."""
+    row = (
+        connection.execute(
+            select(model_versions).where(
+                model_versions.c.family == family, model_versions.c.version == version
+            )
         )
-    ).scalar()
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def version_metrics(row: Mapping[str, Any]) -> dict[str, float]:
+    """The metrics train recorded with a model_versions row."""
+    return dict(json.loads(row["metrics"]))
 
 
 def record_version(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 from sqlalchemy import Engine
 
 from rpsquest import FEATURE_CONTRACT, metrics
@@ -29,6 +30,7 @@ from rpsquest.store.games import utc_now
 from rpsquest.store.lineages import current_lineages, newest_versions, record_version
 from rpsquest.training.dataset import Dataset, build_dataset, check_gate
 from rpsquest.training.evaluation import accuracy_by_group, confusion_matrix, evaluate
+from rpsquest.training.strength import measure_strength
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ def _train_one(
     scores |= accuracy_by_group(p_test, dataset.y_test, dataset.held_out_human())
     scores["onnx_max_abs_diff"] = max_diff
     scores["train_seconds"] = time.perf_counter() - started
+    scores |= _strength_metrics(settings, family, alias, session)
     key, sha256 = store.put_artifact(family, config.config_id, onnx_bytes)
     probe_output = probe(onnx_bytes, PROBE_VECTOR)
     summary = dataset.summary
@@ -155,6 +158,31 @@ def _train_one(
         "metrics": scores,
         "feature_contract": summary.feature_contract,
     }
+
+
+def _strength_metrics(
+    settings: Settings, family: str, alias: str, session: ort.InferenceSession
+) -> dict[str, float]:
+    """The model's arena figures (training/strength.py), or none when the check is off or
+    fails: a model is never failed for its strength check."""
+    sessions = settings.train_arena_sessions
+    if sessions <= 0:
+        return {}
+    started = time.perf_counter()
+    try:
+        strength = measure_strength(settings, family, session, sessions)
+    except Exception:
+        log.exception("the strength check of %s/%s failed; no arena metrics", family, alias)
+        return {}
+    log.info(
+        "%s/%s arena headline %.3f (%d sessions per type, %.1f s)",
+        family,
+        alias,
+        strength.headline,
+        sessions,
+        time.perf_counter() - started,
+    )
+    return strength.as_metrics()
 
 
 def run_cycle(

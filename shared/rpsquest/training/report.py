@@ -1,17 +1,16 @@
 """The evaluation report: every alias's current model on held-out human play and in matches
-against each legacy bot, played in-process through the EV policy (`make eval`)."""
+against each legacy bot, played in-process through the EV policy, with the strength its
+training cycle measured against the zoo (`make eval`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import onnxruntime as ort
 from sqlalchemy import Engine
 
 from rpsquest.config import Settings
-from rpsquest.game.bots import AliasPrediction
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import FAMILIES
 from rpsquest.game.rules import match_winner
@@ -19,30 +18,14 @@ from rpsquest.models import ModelConfigs
 from rpsquest.models.export import create_session, predict_onnx
 from rpsquest.modelstore import ModelStore
 from rpsquest.store.database import read_connection
-from rpsquest.store.lineages import newest_versions
+from rpsquest.store.lineages import newest_versions, version_metrics
 from rpsquest.training.cycle import lineage_configs
 from rpsquest.training.dataset import Dataset, build_dataset
 from rpsquest.training.evaluation import accuracy_by_group, log_loss
-from rpsquest.training.selfplay import play_match
+from rpsquest.training.selfplay import OneModel, play_match
+from rpsquest.training.strength import Strength
 
 EVAL_SECRET = "rps-quest-eval"
-
-
-@dataclass(frozen=True)
-class OneModel:
-    """A model bank holding a single alias's model, so the EV policy can play with it."""
-
-    alias: str
-    version: int
-    session: ort.InferenceSession
-
-    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, AliasPrediction]:
-        p_rock, p_paper, p_scissors = predict_onnx(self.session, np.asarray([features]))[0]
-        probabilities = (float(p_rock), float(p_paper), float(p_scissors))
-        return {self.alias: AliasPrediction(self.alias, self.version, None, probabilities)}
-
-    def assignment_id(self, family: str, alias: str) -> int | None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -55,6 +38,7 @@ class ModelReport:
     # whose rows the test split lacks is absent.
     human_scores: Mapping[str, float]
     bot_win_rates: Mapping[str, float]  # legacy player -> share of matches the ML bot won
+    arena: Strength | None  # what its cycle's strength check measured, if it ran
 
 
 def human_scores(session: ort.InferenceSession, dataset: Dataset) -> dict[str, float]:
@@ -69,15 +53,15 @@ def human_scores(session: ort.InferenceSession, dataset: Dataset) -> dict[str, f
 
 
 def bot_win_rates(
-    policy: str, family: str, model: OneModel, games_per_bot: int
+    policy: str, family: str, alias: str, model: OneModel, games_per_bot: int
 ) -> dict[str, float]:
     """Matches to 10 against each legacy bot as the player; a tie is a match the bot did not win."""
     rates = {}
     for player in LEGACY_BOTS:
         wins = 0
         for k in range(games_per_bot):
-            game_id = f"eval:{family}:{model.alias}:{player}:{k}"
-            last = play_match(game_id, player, policy, EVAL_SECRET, model, model.alias).rounds[-1]
+            game_id = f"eval:{family}:{alias}:{player}:{k}"
+            last = play_match(game_id, player, policy, EVAL_SECRET, model, alias).rounds[-1]
             wins += match_winner(last.user_score, last.bot_score) == "bot"
         rates[player] = wins / games_per_bot
     return rates
@@ -101,15 +85,19 @@ def evaluate_aliases(
             row = versions.get((family.name, config.config_id))
             if row is None:
                 continue
-            model = OneModel(alias, row["version"], create_session(store.read(row["artifact"])))
+            session = create_session(store.read(row["artifact"]))
+            model = OneModel(session, (alias,), row["version"])
             reports.append(
                 ModelReport(
                     family=family.name,
                     alias=alias,
                     config_id=config.config_id,
                     version=row["version"],
-                    human_scores=human_scores(model.session, dataset),
-                    bot_win_rates=bot_win_rates(family.policy, family.name, model, games_per_bot),
+                    human_scores=human_scores(session, dataset),
+                    bot_win_rates=bot_win_rates(
+                        family.policy, family.name, alias, model, games_per_bot
+                    ),
+                    arena=Strength.from_metrics(version_metrics(row)),
                 )
             )
     return reports

@@ -4,13 +4,20 @@ evaluation, the arena)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from rpsquest.features import round_features
 from rpsquest.game.adaptive import AdaptiveMemory, Probabilities, SessionGame
-from rpsquest.game.bots import Decision, ModelBank, NoModels, Situation, decide
+from rpsquest.game.bots import (
+    AliasPrediction,
+    Decision,
+    ModelBank,
+    NoModels,
+    Situation,
+    decide,
+)
 from rpsquest.game.gambits import choose_gambit, gambit_moves
 from rpsquest.game.legacy import simulated_player_move
 from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, draw_alias
@@ -44,6 +51,29 @@ class LegacyPlayer:
 
     def game_over(self, history: Sequence[PlayedRound]) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class OneModel:
+    """A model bank of one ONNX model that answers as each of `aliases`: a policy plays with it
+    whichever of them acts, without a manifest or a store."""
+
+    session: Any  # onnxruntime.InferenceSession
+    aliases: tuple[str, ...]
+    version: int
+
+    def predict(self, family: str, features: Sequence[float]) -> Mapping[str, AliasPrediction]:
+        from rpsquest.models.export import predict_onnx  # onnxruntime: only where a model plays
+
+        p_rock, p_paper, p_scissors = predict_onnx(self.session, [list(features)])[0]
+        probabilities = (float(p_rock), float(p_paper), float(p_scissors))
+        return {
+            alias: AliasPrediction(alias, self.version, None, probabilities)
+            for alias in self.aliases
+        }
+
+    def assignment_id(self, family: str, alias: str) -> int | None:
+        return None
 
 
 def server_bot(secret: str, models: ModelBank | None = None, adaptive: bool = True) -> Bot:

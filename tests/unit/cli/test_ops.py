@@ -135,6 +135,7 @@ ALIASES = {
             "bot_win_rate": 0.6190476,
             "predictions": 400,
             "accuracy": 0.41,
+            "arena_headline": 0.875,
         }
     ],
 }
@@ -364,6 +365,7 @@ def test_aliases_sends_the_admin_bearer(
     row = _line(output, "feedforward")
     assert "Production" in row
     assert "0.619" in row
+    assert "0.875" in row  # the arena headline
     assert "manifest 7" in output
 
 

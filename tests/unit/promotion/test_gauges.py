@@ -1,6 +1,9 @@
-"""Business gauges read back from a real store (SQLite and PostgreSQL), and the cached collector."""
+"""Business gauges and the alias table they read, from a real store (SQLite and PostgreSQL), and
+the cached collector."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -8,8 +11,16 @@ from sqlalchemy import create_engine, insert
 
 from rpsquest.promotion.gauges import BusinessGauges, business_metrics
 from rpsquest.promotion.posterior import prob_b_better
+from rpsquest.promotion.views import alias_table
 from rpsquest.store.games import utc_now
-from rpsquest.store.schema import alias_assignments, games, predictions, rounds, training_cycles
+from rpsquest.store.schema import (
+    alias_assignments,
+    games,
+    model_versions,
+    predictions,
+    rounds,
+    training_cycles,
+)
 from tests.factories import finished_game_row, prediction_row, round_row
 
 DAY = 86400.0
@@ -17,8 +28,9 @@ DAY = 86400.0
 
 @pytest.fixture
 def store(database):
-    """logistic's Production (4 of 10 bot wins) and B (8 of 10), with games and cycles that must
-    not count: a test game, a telemetry game, one a week old, one of an ended assignment."""
+    """logistic's Production (4 of 10 bot wins, arena headline 0.875) and B (8 of 10, trained
+    before the strength check), with games and cycles that must not count: a test game, a
+    telemetry game, one a week old, one of an ended assignment."""
     started = utc_now(-DAY)
     lineages = [
         {"family": "logistic", "alias": alias, "config_id": f"mn_{alias}", "version": n}
@@ -48,6 +60,13 @@ def store(database):
         )
         connection.execute(insert(games), rows)
         connection.execute(
+            insert(model_versions),
+            [
+                version_row(1, {"test_accuracy": 0.4, "arena_headline": 0.875}),
+                version_row(2, {"test_accuracy": 0.5}),
+            ],
+        )
+        connection.execute(
             insert(rounds),
             [
                 round_row(
@@ -74,6 +93,22 @@ def store(database):
             ],
         )
     return database
+
+
+def version_row(version: int, metrics: dict[str, float]) -> dict[str, object]:
+    return {
+        "family": "logistic",
+        "version": version,
+        "config_id": f"mn_{version}",
+        "run_id": f"run-{version}",
+        "cycle_id": "c1",
+        "artifact": f"artifacts/logistic/mn_{version}/{version:064x}.onnx",
+        "sha256": f"{version:064x}",
+        "probe": "[0.3, 0.3, 0.4]",
+        "metrics": json.dumps(metrics),
+        "created_at": utc_now(-DAY),
+        "feature_contract": "rps50-v3",
+    }
 
 
 def samples(database) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -110,6 +145,26 @@ def test_alias_gauges_count_only_evidence_games(store):
         prob_b_better(8, 10, 4, 10)
     )
     assert value(figures, "rps_promotion_posterior_b_better", family="xgboost") is None
+
+
+def test_the_alias_table_shows_each_versions_arena_headline_where_train_measured_one(store):
+    with store.connect() as connection:
+        rows = {row["alias"]: row for row in alias_table(connection, 3)["aliases"]}
+
+    assert rows["Production"]["arena_headline"] == 0.875
+    assert rows["Production"]["sha256"] == f"{1:064x}"
+    assert rows["B"]["arena_headline"] is None  # trained before the strength check
+    assert rows["shadow1"]["arena_headline"] is None  # a version the store does not know
+    assert rows["shadow1"]["sha256"] is None
+
+
+def test_the_arena_gauge_shows_the_measured_headlines(store):
+    figures = samples(store)
+
+    assert (
+        value(figures, "rps_alias_arena_headline", family="logistic", alias="Production") == 0.875
+    )
+    assert value(figures, "rps_alias_arena_headline", family="logistic", alias="B") is None
 
 
 def test_policy_gauges_cover_seven_days_of_human_games(store):

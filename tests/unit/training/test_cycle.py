@@ -1,23 +1,97 @@
-"""A training cycle while a dependency is down: no model fails on its own account, so the whole
-cycle ends as a 503 for the Broker to retry, recorded as failed, with its lease free again."""
+"""A training cycle's strength check of each new model, and a cycle while a dependency is down:
+no model fails on its own account, so the whole cycle ends as a 503 for the Broker to retry,
+recorded as failed, with its lease free again."""
 
 from __future__ import annotations
+
+import logging
+import statistics
 
 import pytest
 from sqlalchemy import select
 
-from rpsquest import FEATURE_CONTRACT, metrics
+from rpsquest import FEATURE_CONTRACT, metrics, registry
+from rpsquest.arena.zoo import ZOO_TYPES
 from rpsquest.errors import Unavailable
 from rpsquest.modelstore import open_store
 from rpsquest.store.coordination import acquire_lease
-from rpsquest.store.database import write_transaction
-from rpsquest.store.lineages import record_version
+from rpsquest.store.database import migrate, open_engine, write_transaction
+from rpsquest.store.lineages import record_version, version_metrics
 from rpsquest.store.schema import model_versions, training_cycles
+from rpsquest.training import cycle
 from rpsquest.training.cycle import LEASE, has_current_versions, lineage_configs, run_cycle
+from rpsquest.training.strength import type_metric
 from tests.helpers import free_port
-from tests.training_fixture import smaller_configs
+from tests.training_fixture import project_settings, smaller_configs
 
-pytestmark = pytest.mark.slow  # a model trains before the outage shows
+pytestmark = pytest.mark.slow  # models train
+
+ARENA_METRICS = {"arena_headline", *(type_metric(kind) for kind in ZOO_TYPES)}
+
+
+def stored_metrics(database) -> dict[tuple[str, int], dict[str, float]]:
+    with database.connect() as connection:
+        rows = connection.execute(select(model_versions)).mappings().all()
+    return {(row["family"], row["version"]): version_metrics(row) for row in rows}
+
+
+def arena_metrics(figures: dict[str, float]) -> dict[str, float]:
+    return {key: value for key, value in figures.items() if key.startswith("arena_")}
+
+
+def test_every_new_model_logs_its_arena_figures_to_its_run_and_its_version(trained_cycle):
+    settings = project_settings(trained_cycle.project)
+    database = open_engine(settings.database_url)
+    stored = stored_metrics(database)
+    database.dispose()
+    client = registry.connect(settings)
+
+    for row in trained_cycle.rows:
+        figures = arena_metrics(stored[row["family"], row["version"]])
+        run = client.get_run(trained_cycle.runs[row["family"], row["alias"]])
+        rates = [figures[type_metric(kind)] for kind in ZOO_TYPES]
+        assert set(figures) == ARENA_METRICS
+        assert all(0.0 <= rate <= 1.0 for rate in rates)
+        assert figures["arena_headline"] == pytest.approx(statistics.fmean(rates))
+        assert arena_metrics(run.data.metrics) == pytest.approx(figures)
+
+
+def failing_check(*args, **kwargs):
+    raise RuntimeError("the arena broke")
+
+
+@pytest.mark.parametrize("case", ["off", "failing"])
+def test_a_check_that_is_off_or_fails_leaves_the_metrics_out_and_the_models_in(
+    case, make_settings, monkeypatch, caplog
+):
+    if case == "failing":
+        monkeypatch.setattr(cycle, "measure_strength", failing_check)
+    sessions = "0" if case == "off" else "2"
+    settings = make_settings(RPS_TRAIN_BOOTSTRAP_ROUNDS="1500", RPS_TRAIN_ARENA_SESSIONS=sessions)
+    database = open_engine(settings.database_url)
+    migrate(database)
+
+    with caplog.at_level(logging.ERROR, logger=cycle.__name__):
+        result = run_cycle(
+            settings,
+            database,
+            open_store(settings.model_store),
+            smaller_configs(),
+            force=True,
+            families=["logistic"],
+        )
+
+    stored = stored_metrics(database)
+    database.dispose()
+    assert result is not None and result.status == "success"
+    assert len(stored) == 4
+    assert all(
+        "test_accuracy" in figures and not arena_metrics(figures) for figures in stored.values()
+    )
+    failures = [r for r in caplog.records if "strength check" in r.getMessage()]
+    assert len(failures) == (4 if case == "failing" else 0)
+    run = registry.connect(settings).get_run(result.models["logistic"]["B"]["run_id"])
+    assert not arena_metrics(run.data.metrics)
 
 
 def failed_runs() -> float:

@@ -1,9 +1,11 @@
+import numpy as np
 import pytest
 
 from rpsquest.features import N_FEATURES
 from rpsquest.game.bots import AliasPrediction
 from rpsquest.game.rules import match_winner
-from rpsquest.training.selfplay import play_match, server_bot
+from rpsquest.models.common import INPUT_NAME
+from rpsquest.training.selfplay import OneModel, play_match, server_bot
 
 
 class Prophet:
@@ -51,3 +53,22 @@ def test_without_the_adaptive_policy_the_acting_model_alone_decides():
 
 def test_matches_are_reproducible():
     assert play_match("m-3", "dan", "gus", "s") == play_match("m-3", "dan", "gus", "s")
+
+
+class FixedSession:
+    """An ONNX session stand-in that answers the same probabilities for every row."""
+
+    def run(self, outputs, feeds):
+        assert feeds[INPUT_NAME].shape == (1, N_FEATURES)
+        return [np.array([[0.25, 0.25, 0.5]], dtype=np.float32)]
+
+
+def test_one_model_answers_alike_as_each_of_its_aliases():
+    bank = OneModel(FixedSession(), ("Production", "B"), version=4)
+
+    answers = bank.predict("logistic", [0.0] * N_FEATURES)
+
+    assert answers == {
+        alias: AliasPrediction(alias, 4, None, (0.25, 0.25, 0.5)) for alias in ("Production", "B")
+    }
+    assert bank.assignment_id("logistic", "B") is None
