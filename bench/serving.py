@@ -165,11 +165,12 @@ def run_wrk(url: str, games_file: Path, seconds: int) -> dict[str, float]:
 def decision_microseconds(settings: Settings, sessions: int = 8) -> dict[str, float]:
     """Mean time of one ML round's decision (the four models' prediction included), plain EV
     against adaptive with its state kept, and the rebuild of a 10-game session's state."""
+    from rpsquest.arena.selfplay import play_session
     from rpsquest.game.adaptive import AdaptiveMemory, AdaptiveState
     from rpsquest.game.bots import decide
     from rpsquest.game.legacy import LEGACY_BOTS
+    from rpsquest.game.players import LegacyPlayer
     from rpsquest.serving import ServingModels
-    from rpsquest.training.selfplay import LegacyPlayer, play_session
 
     models = ServingModels(settings)
     figures, played = {}, []

@@ -6,8 +6,8 @@ from typing import Any, cast
 
 import requests
 
+from rpsquest.game.players import LegacyPlayer, SimulatedPlayer
 from rpsquest.game.rules import PlayedRound, RoundPoints, Winner, match_winner
-from rpsquest.training.selfplay import LegacyPlayer, SimulatedPlayer
 
 _TIMEOUT = 10
 

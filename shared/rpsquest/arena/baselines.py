@@ -7,12 +7,12 @@ from collections import Counter
 from collections.abc import Callable
 from itertools import pairwise
 
+from rpsquest.arena.selfplay import Bot
 from rpsquest.game.adaptive import Probabilities
 from rpsquest.game.bots import Decision, Situation
 from rpsquest.game.gambits import GAMBIT_ROUNDS, keyed_int
 from rpsquest.game.policies import ev_move
 from rpsquest.game.rules import MOVES, Move
-from rpsquest.training.selfplay import Bot
 
 _UNIFORM: Probabilities = (1 / 3, 1 / 3, 1 / 3)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rpsquest.arena.seeds import evaluation_seed
+from rpsquest.arena.selfplay import SESSION_GAMES
 from rpsquest.arena.venues import PlayedSession, SessionRunner, Venue
 from rpsquest.arena.zoo import zoo_player
 from rpsquest.game.rules import match_winner
-from rpsquest.training.selfplay import SESSION_GAMES
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 _CHUNKS_PER_JOB = 16  # small enough to keep both cores busy to the end

@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rpsquest.arena.baselines import BASELINES, baseline_bot
+from rpsquest.arena.selfplay import SESSION_GAMES, Bot, play_session, server_bot
 from rpsquest.client import Client
 from rpsquest.config import Settings
 from rpsquest.game.bots import Decision, ModelBank, Situation
+from rpsquest.game.players import SimulatedPlayer
 from rpsquest.game.policies import POLICIES
 from rpsquest.game.rules import PlayedRound
 from rpsquest.modelstore import open_store
 from rpsquest.serving import ServingModels
-from rpsquest.training.selfplay import SESSION_GAMES, Bot, SimulatedPlayer, play_session, server_bot
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,12 @@ from rich.table import Table
 
 from rpsquest.arena.baselines import BASELINES
 from rpsquest.arena.seeds import EVALUATION_SEEDS
+from rpsquest.arena.selfplay import SESSION_GAMES
 from rpsquest.arena.tournament import Rate, Tournament, run_tournament
 from rpsquest.arena.venues import InProcess, OverHttp, Venue
 from rpsquest.arena.zoo import ZOO_TYPES, describe
 from rpsquest.config import Settings
 from rpsquest.game.policies import FAMILY_BY_POLICY, ML_POLICIES, POLICIES
-from rpsquest.training.selfplay import SESSION_GAMES
 
 DEFAULT_BOTS = (*ML_POLICIES, *BASELINES)
 

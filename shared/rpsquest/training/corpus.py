@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 from rpsquest.arena.seeds import training_seed
+from rpsquest.arena.selfplay import play_match, play_session
 from rpsquest.arena.zoo import ZOO_TYPES, zoo_player
 from rpsquest.game.gambits import GAMBIT_ROUNDS
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.rules import Move, PlayedRound, round_points, score_round
-from rpsquest.training.selfplay import play_match, play_session
 
 CorpusSource = Literal["human", "simulated", "zoo"]
 # Which bots the human faced: scripted ones that keep a rule, or ones that adapt to the player.

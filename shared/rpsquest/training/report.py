@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import onnxruntime as ort
 from sqlalchemy import Engine
 
+from rpsquest.arena.selfplay import OneModel, play_match
 from rpsquest.config import Settings
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import FAMILIES
@@ -22,7 +23,6 @@ from rpsquest.store.lineages import newest_versions, version_metrics
 from rpsquest.training.cycle import lineage_configs
 from rpsquest.training.dataset import Dataset, build_dataset
 from rpsquest.training.evaluation import accuracy_by_group, log_loss
-from rpsquest.training.selfplay import OneModel, play_match
 from rpsquest.training.strength import Strength
 
 EVAL_SECRET = "rps-quest-eval"

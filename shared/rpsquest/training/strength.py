@@ -18,13 +18,13 @@ from typing import Self
 
 import onnxruntime as ort
 
+from rpsquest.arena.selfplay import OneModel
 from rpsquest.arena.tournament import run_tournament
 from rpsquest.arena.venues import InProcess
 from rpsquest.arena.zoo import ZOO_TYPES
 from rpsquest.config import Settings
 from rpsquest.game.policies import ACTING_ALIASES, FAMILIES
 from rpsquest.store.lineages import ARENA_HEADLINE
-from rpsquest.training.selfplay import OneModel
 
 UNREGISTERED = 0  # the version of a model MLflow has not registered yet
 

@@ -3,13 +3,13 @@ that keeps the strength from quietly regressing. `make arena` measures it proper
 
 import pytest
 
+from rpsquest.arena.selfplay import play_session, server_bot
 from rpsquest.arena.tournament import run_tournament
 from rpsquest.arena.venues import InProcess
 from rpsquest.arena.zoo import ZOO
 from rpsquest.game.policies import ML_POLICIES
 from rpsquest.modelstore import open_store
 from rpsquest.serving import ServingModels
-from rpsquest.training.selfplay import play_session, server_bot
 from tests.training_fixture import project_settings, publish_copy
 
 pytestmark = pytest.mark.slow

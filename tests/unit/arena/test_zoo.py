@@ -4,6 +4,7 @@ import pytest
 
 from rpsquest.arena.human import HUMAN_STEP_COUNTS
 from rpsquest.arena.predictors import Frequency, Markov
+from rpsquest.arena.selfplay import play_session
 from rpsquest.arena.strategies import (
     DOWN,
     STAY,
@@ -21,7 +22,6 @@ from rpsquest.arena.strategies import (
 from rpsquest.arena.zoo import ZOO_TYPES, ZooPlayer, describe, zoo_player
 from rpsquest.game.bots import Decision
 from rpsquest.game.rules import beater
-from rpsquest.training.selfplay import play_session
 from tests.helpers import POINTS, rounds_of
 
 CLASSIC_WSLS = certain_steps({"win": STAY, "lose": UP, "draw": STAY})

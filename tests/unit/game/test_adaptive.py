@@ -2,11 +2,12 @@ import itertools
 
 import pytest
 
+from rpsquest.arena.selfplay import play_session
 from rpsquest.game.adaptive import AdaptiveMemory, AdaptiveState, SessionGame, _follows
 from rpsquest.game.bots import AliasPrediction, decide
+from rpsquest.game.players import LegacyPlayer
 from rpsquest.game.policies import ML_POLICIES, unexploitable_move
 from rpsquest.game.rules import MOVES, PlayedRound, beater, prey, round_points
-from rpsquest.training.selfplay import LegacyPlayer, play_session
 
 SECRET = "adaptive-tests"
 ALIASES = ("Production", "B", "shadow1", "shadow2")

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from rpsquest.arena.selfplay import OneModel, play_match, server_bot
 from rpsquest.features import N_FEATURES
 from rpsquest.game.bots import AliasPrediction
 from rpsquest.game.rules import match_winner
 from rpsquest.models.common import INPUT_NAME
-from rpsquest.training.selfplay import OneModel, play_match, server_bot
 
 
 class Prophet:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from rpsquest.features import round_features
 from rpsquest.game.adaptive import AdaptiveMemory, Probabilities, SessionGame
@@ -19,38 +19,12 @@ from rpsquest.game.bots import (
     decide,
 )
 from rpsquest.game.gambits import choose_gambit, gambit_moves
-from rpsquest.game.legacy import simulated_player_move
+from rpsquest.game.players import LegacyPlayer, SimulatedPlayer
 from rpsquest.game.policies import FAMILY_BY_POLICY, LEGACY_FAMILY, draw_alias
-from rpsquest.game.rules import Move, PlayedRound, RoundPoints, round_points, score_round
+from rpsquest.game.rules import PlayedRound, round_points, score_round
 
 Bot = Callable[[Situation], Decision]
 SESSION_GAMES = 10
-
-
-class SimulatedPlayer(Protocol):
-    """A player that may remember: it sees its own game so far before each move, and each
-    finished game once, so memory across a session's games lives in the object."""
-
-    def move(self, game_id: str, history: Sequence[PlayedRound], points: RoundPoints) -> Move:
-        """This round's move; `history` is the game's rounds so far (user = this player)."""
-        ...
-
-    def game_over(self, history: Sequence[PlayedRound]) -> None:
-        """The game just finished with these rounds."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class LegacyPlayer:
-    """A legacy bot as the user (SPEC §5.3): it remembers nothing between games."""
-
-    bot: str
-
-    def move(self, game_id: str, history: Sequence[PlayedRound], points: RoundPoints) -> Move:
-        return simulated_player_move(self.bot, game_id, history, points)
-
-    def game_over(self, history: Sequence[PlayedRound]) -> None:
-        pass
 
 
 @dataclass(frozen=True)
