@@ -49,10 +49,10 @@ READ_PRIOR = 6.0
 MAX_MIX = 0.85
 MATCH_ORDERS = 5
 VOTE_SHARPNESS = 20.0
-# The mixture's "nobody knows" voice: uniform, weighted as if each voting expert had a twin
-# with this hit rate. Noise lifts the best of a hundred records against a random player; only
-# experts clearly above it move the belief away from uniform, and so from playing for value.
-NULL_RATE = 0.5
+# The mixture's "nobody knows" voice: uniform, weighted as one expert with this hit rate. Against
+# a random player noise lifts the best of a hundred records; the voice outweighs such a crowd,
+# and only experts clearly above chance move the belief off uniform, and the bot off value play.
+NULL_RATE = 0.6
 
 # A step is one past round as integers: the player's move, the bot's move, their value tiers
 # (0 H, 1 M, 2 L, by that round's points), the player's result (0 win, 1 lose, 2 draw), and
@@ -244,7 +244,7 @@ class AdaptiveState:
         same thing in different words, and the mixture of the good ones is steadier and better
         calibrated than the single best of a hundred noisy records. The NULL_RATE voice keeps
         it near uniform until experts stand clearly above chance (uniform with no opinion)."""
-        belief, total, voters = [0.0, 0.0, 0.0], 0.0, 0
+        belief, total = [0.0, 0.0, 0.0], 0.0
         for rate, predicted in zip(self.rates, predictions, strict=True):
             if predicted is not None:
                 weight = math.exp(VOTE_SHARPNESS * rate)
@@ -254,10 +254,9 @@ class AdaptiveState:
                 belief[2] += rest
                 belief[predicted] += weight * rate - rest
                 total += weight
-                voters += 1
         if not total:
             return UNIFORM
-        chance = voters * math.exp(VOTE_SHARPNESS * NULL_RATE) / 3
+        chance = math.exp(VOTE_SHARPNESS * NULL_RATE) / 3
         total += 3 * chance
         return (
             (belief[0] + chance) / total,
