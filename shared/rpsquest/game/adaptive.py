@@ -118,6 +118,7 @@ MATCHED = tuple(c for c in CHANNELS if c.space < 2)
 
 
 # Each table predicts the channel's next own symbol from decayed counts per context.
+Counts = tuple[float, float, float]
 Context = Callable[[Step | None, Step | None, int, int], tuple[int, ...] | None]
 CONTEXTS: dict[str, Context] = {
     "frequency": lambda s1, s2, o, x: (),
@@ -128,6 +129,9 @@ CONTEXTS: dict[str, Context] = {
     "joint2": lambda s1, s2, o, x: (s2[o], s2[x], s1[o], s1[x]) if s1 and s2 else None,
     "outcome": lambda s1, s2, o, x: (s1[_RESULT], s1[o]) if s1 else None,
 }
+
+TABLES = tuple((channel, context) for channel in CHANNELS for context in CONTEXTS.values())
+_NO_COUNTS: Counts = (0.0, 0.0, 0.0)
 
 
 def _argmax(values: Sequence[float]) -> int:
@@ -180,17 +184,17 @@ class AdaptiveState:
 
     def __init__(self) -> None:
         self.steps: list[Step] = []
-        self.tables: list[tuple[Channel, Context, dict[tuple[int, ...], list[float]]]] = [
-            (channel, context, {}) for channel in CHANNELS for context in CONTEXTS.values()
-        ]
-        # History matching per space: the joint history's recent pairs, by length, map to the
-        # index of the step that followed their latest occurrence. Both sides share it.
-        self.seen: list[list[dict[tuple[int, ...], int]]] = [
-            [{} for _ in range(MATCH_ORDERS)] for _ in (False, True)
-        ]
+        # Every table's decayed counts, by (table index, context). One flat dict of tuples,
+        # not a dict of lists per table: play keeps thousands of states, and the garbage
+        # collector's full passes over their objects stalled rounds by tens of milliseconds.
+        self.counts: dict[tuple[int, tuple[int, ...]], Counts] = {}
+        # History matching per space: the joint history's recent pairs (their length is the
+        # order), by (space, pairs), map to the index of the step that followed their latest
+        # occurrence. Both sides share it.
+        self.seen: dict[tuple[int, tuple[int, ...]], int] = {}
         # Each expert's decayed hit record, by index: 0-2 are the model's rotations, then three
         # per table and three per matched channel. Plain lists: this is the hot loop of a round.
-        experts = 3 * (1 + len(self.tables) + len(MATCHED))
+        experts = 3 * (1 + len(TABLES) + len(MATCHED))
         self.hits, self.rounds, self.rates = [0.0] * experts, [0.0] * experts, [1 / 3] * experts
         self.player_wins = _Record(READ_DECAY, READ_PRIOR)
         self.games: list[tuple[str, int]] = []  # (game id, rounds learnt), in order
@@ -210,18 +214,19 @@ class AdaptiveState:
         s2 = steps[-2] if len(steps) > 1 else None
         guesses: list[int | None] = [_argmax(model) if model else None]
         keys = []
-        for channel, context, counts in self.tables:
+        counts = self.counts
+        for table, (channel, context) in enumerate(TABLES):
             key = context(s1, s2, channel.own, channel.other)
             keys.append(key)
-            found = counts.get(key) if key is not None else None
+            found = counts.get((table, key)) if key is not None else None
             guesses.append(channel.player_move(_argmax(found), tiers, s1) if found else None)
         match_keys = (self._match_keys(False), self._match_keys(True))
         matches = []
+        seen = self.seen
         for space, keys_by_order in enumerate(match_keys):
-            seen = self.seen[space]
             match = None
-            for order in range(len(keys_by_order), 0, -1):
-                match = seen[order - 1].get(keys_by_order[order - 1])
+            for key in reversed(keys_by_order):  # the longest match first
+                match = seen.get((space, key))
                 if match is not None:
                     break
             matches.append(match)
@@ -289,17 +294,20 @@ class AdaptiveState:
                 rates[index] = (hits[index] + prior / 3) / (rounds[index] + prior)
         if played.round_no > GAMBIT_ROUNDS:  # the scripted opening tells nothing of reading
             self.player_wins.add(step[_RESULT] == 0)
-        for (channel, _, counts), key in zip(self.tables, pending.keys, strict=True):
+        counts = self.counts
+        for table, ((channel, _), key) in enumerate(zip(TABLES, pending.keys, strict=True)):
             if key is not None:
-                row = counts.setdefault(key, [0.0, 0.0, 0.0])
-                row[0] *= TABLE_DECAY
-                row[1] *= TABLE_DECAY
-                row[2] *= TABLE_DECAY
-                row[step[channel.own]] += 1.0
+                r, p, s = counts.get((table, key), _NO_COUNTS)
+                symbol = step[channel.own]
+                counts[table, key] = (
+                    r * TABLE_DECAY + (symbol == 0),
+                    p * TABLE_DECAY + (symbol == 1),
+                    s * TABLE_DECAY + (symbol == 2),
+                )
         index = len(self.steps)
-        for seen, keys_by_order in zip(self.seen, pending.match_keys, strict=True):
-            for order, key in enumerate(keys_by_order):
-                seen[order][key] = index
+        for space, keys_by_order in enumerate(pending.match_keys):
+            for key in keys_by_order:
+                self.seen[space, key] = index
         self.steps.append(step)
         game_id, learnt = self.games[-1]
         self.games[-1] = (game_id, learnt + 1)
