@@ -41,8 +41,15 @@ system:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# axe-core, which the Chromium tests run on every view of the player's page (npm, locked).
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## Run the whole test suite (unit, store on SQLite and PostgreSQL, real servers, Prometheus, Chromium)
-test: $(INSTALLED) system
+test: $(INSTALLED) system $(AXE)
 	$(PY) -m pytest
 
 ## Train all 12 models once now (rps-train --force)

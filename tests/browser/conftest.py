@@ -11,8 +11,9 @@ from selenium.webdriver.chrome.service import Service
 
 from tests.integration.conftest import launch
 
-__all__ = ["browser", "launch"]
+__all__ = ["accessibility_violations", "browser", "launch"]
 
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = (
@@ -42,3 +43,22 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[webdriv
         yield driver
     finally:
         driver.quit()
+
+
+def accessibility_violations(driver: webdriver.Chrome) -> list[dict]:
+    """axe-core's serious and critical violations on what the page shows now. WebDriver's script
+    runs outside the page's CSP, so the page itself never allows an injected script."""
+    if not driver.execute_script("return typeof axe !== 'undefined'"):
+        driver.execute_script(AXE.read_text())
+    violations = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ["violations"]})
+          .then((result) => done(result.violations), (error) => done([{id: String(error)}]));
+        """
+    )
+    return [
+        {"id": v["id"], "impact": v.get("impact"), "nodes": [n["html"] for n in v.get("nodes", [])]}
+        for v in violations
+        if v.get("impact") in ("serious", "critical", None)
+    ]

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, select
 
 from rpsquest.game.rules import MOVES
 from rpsquest.store.schema import games
+from tests.browser.conftest import accessibility_violations
 from tests.conftest import REPO
 from tests.helpers import free_port
 from tests.integration.conftest import stored
@@ -167,8 +168,10 @@ def test_a_whole_game_on_a_phone_shows_what_play_stored(browser, launch, tmp_pat
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     page = PlayerPage(browser, start_game.url)
     name = "<b>Zoë</b>"
+    unreadable = {"setup": accessibility_violations(browser)}
 
     page.start("hal", name)
+    unreadable["game"] = accessibility_violations(browser)
     layout = page.layout()
     shown_points, my_moves = [], []
     while not page.shows("#winner"):
@@ -179,7 +182,9 @@ def test_a_whole_game_on_a_phone_shows_what_play_stored(browser, launch, tmp_pat
         page.play(move, by_key=len(my_moves) % 2 == 1)
         my_moves.append(move)
 
+    unreadable["finished"] = accessibility_violations(browser)
     game, played, _ = stored(tmp_path, game_id_of(tmp_path, name))
+    assert unreadable == {"setup": [], "game": [], "finished": []}
     assert not page.find("#difficulty").is_enabled()  # easy mode is for the learning bots
     assert page.text("#player-label") == name
     assert browser.find_elements(By.CSS_SELECTOR, "#player-label b") == []
