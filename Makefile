@@ -67,10 +67,11 @@ SESSIONS ?= 100
 arena: $(INSTALLED)
 	$(VENV)/bin/rps-arena --sessions $(SESSIONS)
 
-## Serving benchmarks: play cold start vs heavy imports, peak RSS, warm throughput with wrk
+## Benchmarks: play's cold start, RSS and throughput (wrk); one training cycle on 20,000 live rounds
 bench: $(INSTALLED)
 	$(MAKE) --no-print-directory system SYSTEM_PACKAGES=wrk
 	$(PY) bench/serving.py
+	$(PY) bench/training.py
 
 ## Lint and check formatting
 lint: $(INSTALLED)
