@@ -252,7 +252,8 @@ class Gameplay:
         what every round showed and the next round's values, nothing of the bot's insides."""
         with read_connection(self.database) as connection:
             game = _check_token(find_game(connection, request.game_id), request.game_token)
-            played = game_rounds(connection, game.id)
+            # Rounds are read after the game row: one played in between is not shown yet.
+            played = game_rounds(connection, game.id)[: game.rounds_played]
         finished = game.winner is not None
         return {
             "game_id": game.id,
