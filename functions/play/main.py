@@ -7,7 +7,7 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import events, web
-from rpsquest.api import PlayRequest, PredictionsQuery
+from rpsquest.api import GameStateRequest, PlayRequest, PredictionsQuery
 from rpsquest.config import Settings
 from rpsquest.gameplay import Gameplay
 from rpsquest.serving import ServingModels
@@ -39,6 +39,10 @@ def _play(request: Request) -> tuple[dict, int]:
     return gameplay().play_round(move), 200
 
 
+def _state(request: Request) -> tuple[dict, int]:
+    return gameplay().game_state(GameStateRequest.from_json(web.read_json(request))), 200
+
+
 def _predictions(request: Request) -> tuple[dict, int]:
     query = PredictionsQuery.from_args(request.args)
     return gameplay().next_round_predictions(query.game_id), 200
@@ -55,6 +59,7 @@ SERVICE = web.Service(
     [
         web.Route("POST", "/", _play_or_hint),
         web.Route("POST", "/play", _play),
+        web.Route("POST", "/state", _state),
         web.Route("GET", "/models", lambda _r: (MODELS.status(), 200), "admin"),
         web.Route("POST", "/reload", _reload, "admin"),
         web.Route("GET", "/predictions", _predictions, "admin"),

@@ -1,5 +1,6 @@
 """HTTP target for starting a match: policy in, game id, token and first round's values out;
-GET / is the player's page."""
+GET / is the player's page, and the leaderboard, the bots' records and a session's own record
+are read here too."""
 
 import functools
 
@@ -7,10 +8,11 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import player_page, web
-from rpsquest.api import StartGameRequest
+from rpsquest.api import LeaderboardQuery, SessionQuery, StartGameRequest
 from rpsquest.config import Settings
 from rpsquest.gameplay import Gameplay
 from rpsquest.serving import ServingModels
+from rpsquest.standings import Standings
 
 SETTINGS = Settings.from_env()
 
@@ -21,11 +23,25 @@ def gameplay() -> Gameplay:
     return Gameplay.open(SETTINGS, ServingModels(SETTINGS))  # reads the manifest only
 
 
+@functools.cache
+def standings() -> Standings:
+    """Shares the gameplay's database, once per instance, so its replies are cached once."""
+    return Standings(gameplay().database)
+
+
 def _start(request: Request) -> tuple[dict, int]:
     start = StartGameRequest.from_json(web.read_json(request))
     if start.source == "telemetry":
         web.require_admin(request, SETTINGS)
     return gameplay().start_game(start), 201
+
+
+def _leaderboard(request: Request) -> tuple[dict, int]:
+    return standings().leaderboard(LeaderboardQuery.from_args(request.args)), 200
+
+
+def _me(request: Request) -> tuple[dict, int]:
+    return standings().session_record(SessionQuery.from_headers(request.headers)), 200
 
 
 SERVICE = web.Service(
@@ -34,6 +50,9 @@ SERVICE = web.Service(
     [
         web.Route("POST", "/", _start),
         web.Route("POST", "/start_game", _start),
+        web.Route("GET", "/leaderboard", _leaderboard),
+        web.Route("GET", "/bots", lambda _r: (standings().bots(), 200)),
+        web.Route("GET", "/me", _me),
         *player_page.routes(SETTINGS),  # GET /: the player's page, its stylesheet and script
     ],
 )

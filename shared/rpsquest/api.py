@@ -1,4 +1,5 @@
-"""Wire types of the public HTTP API, parsed strictly from JSON bodies (SPEC §3.2, §3.3)."""
+"""Wire types of the public HTTP API, parsed strictly from JSON bodies, query strings and
+headers (SPEC §3.2, §3.3)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Protocol, Self, cast
 
 from rpsquest.errors import (
     InvalidDifficulty,
@@ -19,10 +20,19 @@ from rpsquest.game.rules import MOVES, Move
 
 Difficulty = Literal["normal", "easy"]
 Source = Literal["human", "telemetry"]
+Period = Literal["7d", "30d", "all"]
 
+PERIODS: tuple[Period, ...] = ("7d", "30d", "all")
+SESSION_HEADER = "X-Session-Id"
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_NAME = 40
 _MAX_GAME_ID = 64
+
+
+class Headers(Protocol):
+    """What the parsers read of a request's headers (Flask's are no Mapping)."""
+
+    def get(self, key: str, /) -> str | None: ...
 
 
 def _optional(body: Mapping[str, Any], field: str, kind: type, kind_name: str) -> Any:
@@ -46,6 +56,34 @@ def _player_name(raw: str | None) -> str | None:
     return name
 
 
+def _policy(raw: str) -> str:
+    """A policy name as the catalogue spells it: case and surrounding space do not matter."""
+    policy = raw.strip().lower()
+    if policy not in POLICIES:
+        raise UnknownPolicy(f"Unknown policy; choose one of {', '.join(POLICIES)}.")
+    return policy
+
+
+def _session_id(raw: str, where: str) -> str:
+    if not _SESSION_ID.fullmatch(raw):
+        raise ValidationError(f"{where} must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
+    return raw
+
+
+def _game_id(body: Mapping[str, Any]) -> str:
+    game_id = _optional(body, "game_id", str, "a string")
+    if not game_id or len(game_id) > _MAX_GAME_ID:
+        raise ValidationError(f"'game_id' is required: a string of at most {_MAX_GAME_ID}.")
+    return str(game_id)
+
+
+def _game_token(body: Mapping[str, Any]) -> str:
+    token = _optional(body, "game_token", str, "a string")
+    if not token:
+        raise ValidationError("'game_token' is required.")
+    return str(token)
+
+
 def default_player_name(session_id: str) -> str:
     tag = "".join(ch for ch in session_id if ch.isascii() and ch.isalnum())[:3].upper()
     return f"Player-{tag}" if tag else "Player"
@@ -65,17 +103,15 @@ class StartGameRequest:
         policy = _optional(body, "policy", str, "a string")
         if policy is None:
             raise ValidationError("'policy' is required.")
-        policy = policy.strip().lower()
-        if policy not in POLICIES:
-            raise UnknownPolicy(f"Unknown policy; choose one of {', '.join(POLICIES)}.")
+        policy = _policy(policy)
         difficulty = (_optional(body, "difficulty", str, "a string") or "normal").lower()
         if difficulty not in ("normal", "easy"):
             raise InvalidDifficulty("'difficulty' must be 'normal' or 'easy'.")
         if difficulty == "easy" and policy not in ML_POLICIES:
             raise InvalidDifficulty("Easy mode exists only for the ML bots.")
         session_id = _optional(body, "session_id", str, "a string")
-        if session_id is not None and not _SESSION_ID.fullmatch(session_id):
-            raise ValidationError("'session_id' must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
+        if session_id is not None:
+            session_id = _session_id(session_id, "'session_id'")
         source = _optional(body, "source", str, "a string") or "human"
         if source not in ("human", "telemetry"):
             raise ValidationError("'source' must be 'human' or 'telemetry'.")
@@ -98,12 +134,7 @@ class PlayRequest:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Self:
-        game_id = _optional(body, "game_id", str, "a string")
-        token = _optional(body, "game_token", str, "a string")
-        if not game_id or len(game_id) > _MAX_GAME_ID:
-            raise ValidationError(f"'game_id' is required: a string of at most {_MAX_GAME_ID}.")
-        if not token:
-            raise ValidationError("'game_token' is required.")
+        game_id, token = _game_id(body), _game_token(body)
         move = _optional(body, "move", str, "a string")
         if move is None:
             raise ValidationError("'move' is required.")
@@ -117,6 +148,53 @@ class PlayRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class GameStateRequest:
+    """`{game_id, game_token}` of play's POST /state: a game picked up where it stands."""
+
+    game_id: str
+    game_token: str
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        return cls(game_id=_game_id(body), game_token=_game_token(body))
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardQuery:
+    """`?period=7d|30d|all&policy=P` of start_game's GET /leaderboard: by default every game
+    ever finished, against any policy."""
+
+    period: Period = "all"
+    policy: str | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Self:
+        period = args.get("period", "all")
+        if period not in PERIODS:
+            raise ValidationError(f"'period' must be one of {', '.join(PERIODS)}.")
+        policy = args.get("policy")
+        return cls(
+            period=period,
+            policy=None if policy is None else _policy(policy),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    """The `X-Session-Id` header of start_game's GET /me. The session id is the credential to
+    a session's record, so it travels in a header: a URL ends up in logs and history."""
+
+    session_id: str
+
+    @classmethod
+    def from_headers(cls, headers: Headers) -> Self:
+        session_id = headers.get(SESSION_HEADER)
+        if session_id is None:
+            raise ValidationError(f"The {SESSION_HEADER} header is required.")
+        return cls(session_id=_session_id(session_id, f"The {SESSION_HEADER} header"))
+
+
+@dataclass(frozen=True, slots=True)
 class PredictionsQuery:
     """`?game_id=…` of play's admin GET /predictions."""
 
@@ -124,10 +202,7 @@ class PredictionsQuery:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> Self:
-        game_id = args.get("game_id")
-        if not game_id or len(game_id) > _MAX_GAME_ID:
-            raise ValidationError(f"'game_id' is required: a string of at most {_MAX_GAME_ID}.")
-        return cls(game_id=game_id)
+        return cls(game_id=_game_id(args))
 
 
 def _families(body: Mapping[str, Any]) -> tuple[str, ...] | None:

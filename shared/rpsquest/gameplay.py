@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine as Database
 
 from rpsquest import metrics
-from rpsquest.api import PlayRequest, StartGameRequest, default_player_name
+from rpsquest.api import GameStateRequest, PlayRequest, StartGameRequest, default_player_name
 from rpsquest.config import Settings
 from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
 from rpsquest.features import round_features
@@ -42,6 +42,7 @@ from rpsquest.store.games import (
     earlier_session_games,
     find_game,
     game_history,
+    game_rounds,
     insert_game,
     lock_game,
     record_predictions,
@@ -59,12 +60,14 @@ def new_game_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def round_reply(played: RoundRecord) -> dict[str, Any]:
-    """The play response for a stored round; a replay rebuilds the very same bytes."""
-    winner = match_winner(played.user_score, played.bot_score)
-    upcoming = None if winner else round_points(played.game_id, played.round_no + 1).as_dict()
+def _upcoming(game_id: str, round_no: int, winner: str | None) -> dict[str, float] | None:
+    """The values of the round after `round_no`, or None once the game is won."""
+    return None if winner else round_points(game_id, round_no + 1).as_dict()
+
+
+def _round_fields(played: RoundRecord) -> dict[str, Any]:
+    """A stored round as the player saw it: moves, values, deltas and scores after it."""
     return {
-        "game_id": played.game_id,
         "round": played.round_no,
         "user_move": played.user_move,
         "bot_move": played.bot_move,
@@ -76,10 +79,28 @@ def round_reply(played: RoundRecord) -> dict[str, Any]:
         "bot_delta": played.bot_delta,
         "user_score": played.user_score,
         "bot_score": played.bot_score,
+    }
+
+
+def round_reply(played: RoundRecord) -> dict[str, Any]:
+    """The play response for a stored round; a replay rebuilds the very same bytes."""
+    winner = match_winner(played.user_score, played.bot_score)
+    return {
+        "game_id": played.game_id,
+        **_round_fields(played),
         "finished": winner is not None,
         "winner": winner,
-        "next_round_points": upcoming,
+        "next_round_points": _upcoming(played.game_id, played.round_no, winner),
     }
+
+
+def _check_token(game: GameRecord | None, token: str) -> GameRecord:
+    """The game a player names, if it exists (else 404) and the token is its own (else 403)."""
+    if game is None:
+        raise GameNotFound("No game with that id.")
+    if not hmac.compare_digest(game.token_sha256, _sha256(token)):
+        raise BadToken("The game token does not match this game.")
+    return game
 
 
 def _session_game(game_id: str, rows: Sequence[HistoryRow]) -> SessionGame:
@@ -211,11 +232,7 @@ class Gameplay:
 
     def play_round(self, request: PlayRequest) -> dict[str, Any]:
         with write_transaction(self.database) as connection:
-            game = lock_game(connection, request.game_id)
-            if game is None:
-                raise GameNotFound("No game with that id.")
-            if not hmac.compare_digest(game.token_sha256, _sha256(request.game_token)):
-                raise BadToken("The game token does not match this game.")
+            game = _check_token(lock_game(connection, request.game_id), request.game_token)
             if request.round is not None and request.round <= game.rounds_played:
                 stored = stored_round(connection, game.id, request.round)
                 if stored.user_move != request.move:
@@ -229,6 +246,29 @@ class Gameplay:
             game, played, decision = self._play(connection, game, request.move)
         self._count(game, played, decision)
         return round_reply(played)
+
+    def game_state(self, request: GameStateRequest) -> dict[str, Any]:
+        """The whole game so far, for a player picking it up again (a reload, another tab):
+        what every round showed and the next round's values, nothing of the bot's insides."""
+        with read_connection(self.database) as connection:
+            game = _check_token(find_game(connection, request.game_id), request.game_token)
+            # Rounds are read after the game row: one played in between is not shown yet.
+            played = game_rounds(connection, game.id)[: game.rounds_played]
+        finished = game.winner is not None
+        return {
+            "game_id": game.id,
+            "player_name": game.player_name,
+            "policy": game.policy,
+            "difficulty": game.difficulty,
+            "target_score": TARGET_SCORE,
+            "rounds": [_round_fields(r) for r in played],
+            "user_score": game.user_score,
+            "bot_score": game.bot_score,
+            "finished": finished,
+            "winner": game.winner,
+            "next_round": None if finished else game.rounds_played + 1,
+            "next_round_points": _upcoming(game.id, game.rounds_played, game.winner),
+        }
 
     def next_round_predictions(self, game_id: str) -> dict[str, Any]:
         """What every alias would predict in the game's next round, for the admin debug view:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from flask import Request, Response
 
 from rpsquest import FEATURE_CONTRACT, __version__, metrics
+from rpsquest.api import SESSION_HEADER
 from rpsquest.config import Settings
 from rpsquest.errors import (
     Forbidden,
@@ -114,7 +115,9 @@ def _cors(request: Request, response: Response, function: str, settings: Setting
     if function in _CORS_FUNCTIONS and origin and origin in settings.cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        response.headers["Access-Control-Allow-Headers"] = (
+            f"Content-Type, Authorization, {SESSION_HEADER}"
+        )
         response.headers["Access-Control-Max-Age"] = "600"  # one preflight per 10 min, not per move
         response.headers["Vary"] = "Origin"
     return response

@@ -1,4 +1,5 @@
-"""Every request rule of SPEC §3.2 (start_game) and §3.3 (play), on the wire types alone."""
+"""Every request rule of SPEC §3.2 (start_game) and §3.3 (play), and of the public reads, on
+the wire types alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from rpsquest.api import PlayRequest, StartGameRequest, default_player_name
+from rpsquest.api import (
+    GameStateRequest,
+    LeaderboardQuery,
+    PlayRequest,
+    SessionQuery,
+    StartGameRequest,
+    default_player_name,
+)
 from rpsquest.errors import RpsError
 
 # Written out from the spec rather than imported, so the test does not share the code's lists.
@@ -195,5 +203,105 @@ def test_a_request_the_spec_allows_is_parsed(request_type, body, field, expected
 def test_a_request_the_spec_forbids_is_refused_with_its_code(request_type, body, code, message):
     with pytest.raises(RpsError, match=re.escape(message)) as caught:
         request_type.from_json(body)
+
+    assert caught.value.code == code
+
+
+# The public reads: a parser, what it reads, then what it makes of it ...
+READS_ACCEPTED = {
+    "board-defaults": (LeaderboardQuery.from_args, {}, LeaderboardQuery("all", None)),
+    "board-week-of-a-policy": (
+        LeaderboardQuery.from_args,
+        {"period": "7d", "policy": " Brian"},
+        LeaderboardQuery("7d", "brian"),
+    ),
+    "board-month": (LeaderboardQuery.from_args, {"period": "30d"}, LeaderboardQuery("30d")),
+    "session": (SessionQuery.from_headers, {"X-Session-Id": "a.B_9-"}, SessionQuery("a.B_9-")),
+    "session-of-64": (
+        SessionQuery.from_headers,
+        {"X-Session-Id": "s" * 64},
+        SessionQuery("s" * 64),
+    ),
+    "state-ignores-a-move": (
+        GameStateRequest.from_json,
+        {"game_id": "g1", "game_token": "t", "move": "lizard"},
+        GameStateRequest("g1", "t"),
+    ),
+}
+# ... or the error code and what its message says.
+SESSION_HEADER_RULE = "The X-Session-Id header must be 1 to 64 characters of A-Z a-z 0-9 . _ -"
+READS_REFUSED = {
+    "board-year": (
+        LeaderboardQuery.from_args,
+        {"period": "1y"},
+        "validation_error",
+        "7d, 30d, all",
+    ),
+    "board-upper-case": (
+        LeaderboardQuery.from_args,
+        {"period": "7D"},
+        "validation_error",
+        "'period'",
+    ),
+    "board-unknown-policy": (
+        LeaderboardQuery.from_args,
+        {"policy": "zed"},
+        "unknown_policy",
+        "Unknown policy",
+    ),
+    "board-empty-policy": (LeaderboardQuery.from_args, {"policy": ""}, "unknown_policy", "Unknown"),
+    "no-session": (SessionQuery.from_headers, {}, "validation_error", "header is required"),
+    "empty-session": (
+        SessionQuery.from_headers,
+        {"X-Session-Id": ""},
+        "validation_error",
+        SESSION_HEADER_RULE,
+    ),
+    "session-space": (
+        SessionQuery.from_headers,
+        {"X-Session-Id": "a b"},
+        "validation_error",
+        SESSION_HEADER_RULE,
+    ),
+    "session-of-65": (
+        SessionQuery.from_headers,
+        {"X-Session-Id": "s" * 65},
+        "validation_error",
+        SESSION_HEADER_RULE,
+    ),
+    "state-no-game-id": (
+        GameStateRequest.from_json,
+        {"game_token": "t"},
+        "validation_error",
+        "'game_id' is required",
+    ),
+    "state-game-id-int": (
+        GameStateRequest.from_json,
+        {"game_id": 5, "game_token": "t"},
+        "validation_error",
+        "'game_id' must be a string",
+    ),
+    "state-no-token": (
+        GameStateRequest.from_json,
+        {"game_id": "g1"},
+        "validation_error",
+        "'game_token' is required",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("parse", "given", "expected"), READS_ACCEPTED.values(), ids=READS_ACCEPTED
+)
+def test_a_read_the_api_allows_is_parsed(parse, given, expected):
+    assert parse(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("parse", "given", "code", "message"), READS_REFUSED.values(), ids=READS_REFUSED
+)
+def test_a_read_the_api_forbids_is_refused_with_its_code(parse, given, code, message):
+    with pytest.raises(RpsError, match=re.escape(message)) as caught:
+        parse(given)
 
     assert caught.value.code == code

@@ -4,7 +4,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from rpsquest.api import PlayRequest, StartGameRequest
+from rpsquest.api import GameStateRequest, PlayRequest, StartGameRequest
 from rpsquest.errors import BadToken, GameFinished, GameNotFound, RoundConflict
 from rpsquest.features import N_FEATURES, PROBE_VECTOR
 from rpsquest.game.bots import AliasPrediction, ModelUnavailable
@@ -303,6 +303,62 @@ def test_a_finished_game_refuses_moves_but_replays_its_last_round(make_gameplay)
     assert game["winner"] == reply["winner"]
     assert game["finished_at"] is not None
     assert game["rounds_played"] == reply["round"]
+
+
+def state(gameplay, game_id=GAME_1, token="t" * 43):
+    return gameplay.game_state(GameStateRequest(game_id, token))
+
+
+def test_a_game_resumes_with_every_round_so_far_and_nothing_of_the_bot(make_gameplay):
+    gameplay = make_gameplay(models=LEANS_ROCK)
+    start(gameplay, player_name="Ada")
+    replies = [play(gameplay, m) for m in ("rock", "paper", "scissors", "rock", "paper")]
+
+    resumed = state(gameplay)
+
+    per_game = ("game_id", "finished", "winner", "next_round_points")
+    assert resumed["rounds"] == [{k: v for k, v in r.items() if k not in per_game} for r in replies]
+    assert {k: v for k, v in resumed.items() if k != "rounds"} == {
+        "game_id": GAME_1,
+        "player_name": "Ada",
+        "policy": "brian",
+        "difficulty": "normal",
+        "target_score": 10,
+        "user_score": replies[-1]["user_score"],
+        "bot_score": replies[-1]["bot_score"],
+        "finished": False,
+        "winner": None,
+        "next_round": 6,
+        "next_round_points": replies[-1]["next_round_points"],
+    }
+    text = json.dumps(resumed)
+    for internal in ("alias", "Production", "gambit", "sandwich", "feature", "probabilit", "phase"):
+        assert internal not in text
+
+
+def test_a_finished_game_resumes_as_it_ended(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay, "cal")
+    reply = {"finished": False}
+    while not reply["finished"]:
+        reply = play(gameplay, "rock")
+
+    resumed = state(gameplay)
+
+    assert len(resumed["rounds"]) == reply["round"]
+    assert (resumed["finished"], resumed["winner"]) == (True, reply["winner"])
+    assert (resumed["next_round"], resumed["next_round_points"]) == (None, None)
+
+
+def test_a_game_resumes_only_with_its_own_token(make_gameplay):
+    gameplay = make_gameplay()
+    start(gameplay)
+
+    with pytest.raises(BadToken):
+        state(gameplay, token="x" * 43)
+    with pytest.raises(GameNotFound):
+        state(gameplay, game_id="nope")
+    assert state(gameplay)["rounds"] == []
 
 
 def test_start_game_hides_the_alias_and_stores_only_the_token_hash(make_gameplay):

@@ -27,7 +27,7 @@ _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.Wea
 _MIGRATION_LOCK = 7_303_838  # PostgreSQL advisory lock id: one migrator at a time
 # The newest migration (a test keeps it equal to Alembic's head). Knowing it lets a starting
 # function confirm the schema with one query and leave Alembic (0.17 s of imports) unloaded.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 VERSION_TABLE = "schema_version"
 
 

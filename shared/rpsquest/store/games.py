@@ -139,6 +139,9 @@ _EARLIER_ROUNDS = (
 _STORED_ROUND = select(rounds).where(
     rounds.c.game_id == bindparam("game_id"), rounds.c.round_no == bindparam("round_no")
 )
+_GAME_ROUNDS = (
+    select(rounds).where(rounds.c.game_id == bindparam("game_id")).order_by(rounds.c.round_no)
+)
 _ADVANCE_GAME = update(games).where(games.c.id == bindparam("game_id"))
 
 
@@ -186,6 +189,12 @@ def earlier_session_games(
     for *row, game_id in connection.execute(_EARLIER_ROUNDS, {"game_ids": ids, "before": began}):
         found[game_id].append(tuple(row))
     return list(found.items())
+
+
+def game_rounds(connection: Connection, game_id: str) -> list[RoundRecord]:
+    """Every round of the game, oldest first."""
+    rows = connection.execute(_GAME_ROUNDS, {"game_id": game_id}).mappings()
+    return [RoundRecord(**row) for row in rows]
 
 
 def stored_round(connection: Connection, game_id: str, round_no: int) -> RoundRecord:

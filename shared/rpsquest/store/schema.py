@@ -47,6 +47,7 @@ games = Table(
     Index("ix_games_created_at", "created_at"),
     Index("ix_games_evidence", "family", "alias", "assignment_id", "finished_at"),
     Index("ix_games_session", "session_id", "created_at"),
+    Index("ix_games_finished", "finished_at"),
 )
 
 rounds = Table(
