@@ -26,7 +26,7 @@ def gameplay() -> Gameplay:
 @functools.cache
 def standings() -> Standings:
     """Shares the gameplay's database, once per instance, so its replies are cached once."""
-    return Standings(gameplay().database)
+    return Standings(gameplay().database, SETTINGS.read_cache_seconds)
 
 
 def _start(request: Request) -> tuple[dict, int]:

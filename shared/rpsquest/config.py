@@ -58,6 +58,7 @@ class Settings:
     train_arena_sessions: int  # per zoo type in each new model's strength check; 0: none
     human_data_dir: Path | None  # None: the corpus packaged in rpsquest.training
     manifest_check_seconds: float
+    read_cache_seconds: float
     telemetry_games: int
     model_configs: Path
 
@@ -103,6 +104,7 @@ class Settings:
                 project / env["RPS_HUMAN_DATA_DIR"] if env.get("RPS_HUMAN_DATA_DIR") else None
             ),
             manifest_check_seconds=_float(env, "RPS_MANIFEST_CHECK_SECONDS", 5),
+            read_cache_seconds=_float(env, "RPS_READ_CACHE_SECONDS", 5),
             telemetry_games=_int(env, "RPS_TELEMETRY_GAMES", 8),
             model_configs=project / env.get("RPS_MODEL_CONFIGS", "configs/model_configs.json"),
         )

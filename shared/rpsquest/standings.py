@@ -24,7 +24,6 @@ from rpsquest.store.standings import (
     session_streaks,
 )
 
-CACHE_SECONDS = 5.0
 # A lucky first game must not top the board: a session is ranked from this many games on.
 MIN_GAMES = 3
 LEADERBOARD_SIZE = 50
@@ -76,7 +75,7 @@ class Standings:
     def __init__(
         self,
         database: Database,
-        cache_seconds: float = CACHE_SECONDS,
+        cache_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.database = database

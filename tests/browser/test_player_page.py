@@ -1,5 +1,6 @@
 """The player's page in headless Chromium: a whole game played by clicks and keys on a phone
-screen, checked against what play stored; the debug view against the predictions play stored."""
+screen, checked against what play stored; a game resumed after reloads, the player's record and
+the leaderboard; the debug view against the predictions play stored. axe-core checks every view."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, insert, select
 
 from rpsquest.game.rules import MOVES
 from rpsquest.store.schema import games
 from tests.browser.conftest import accessibility_violations
 from tests.conftest import REPO
+from tests.factories import finished_game_row
 from tests.helpers import free_port
 from tests.integration.conftest import stored
 from tests.training_fixture import project_env, publish_copy
 
-SCREENSHOT = REPO / "test-output" / "browser" / "finished-game.png"
+SCREENSHOTS = REPO / "test-output" / "browser"
 ADMIN_TOKEN = "browser-admin-token"
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
 TOUCH_TARGET = 44  # CSS pixels
@@ -48,6 +50,19 @@ def game_id_of(project, player_name):
     return game_id
 
 
+def add_finished_games(project, session_id, player_name, policy, winners):
+    """Finished human games of another player, written to the store as play would leave them."""
+    engine = create_engine(f"sqlite:///{project / 'var' / 'rps.db'}")
+    with engine.begin() as connection:
+        for k, winner in enumerate(winners):
+            row = finished_game_row(
+                f"{session_id}-{k}", winner, session_id=session_id, player_name=player_name
+            )
+            values = {"policy": policy, "family": "legacy", "alias": None, "assignment_id": None}
+            connection.execute(insert(games).values(row | values))
+    engine.dispose()
+
+
 def tenths(value):
     return f"{value:.1f}"
 
@@ -75,6 +90,26 @@ class PlayerPage:
         self.find("#start").click()
         self.wait.until(lambda _: self.shows("#game"))
 
+    def reload(self):
+        """A page reload, and the tab's game back from play (the setup shows until then)."""
+        self.driver.refresh()
+        self.wait.until(lambda _: self.shows("#game"))
+
+    def view(self, name, ready):
+        self.find(f'[data-view="{name}"]').click()
+        self.wait.until(lambda _: self.shows(ready))
+
+    def table(self, css):
+        """A table's body rows as lists of cell texts."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0] + ' tbody tr')]"
+            ".map((row) => [...row.cells].map((cell) => cell.textContent));",
+            css,
+        )
+
+    def session_id(self):
+        return self.driver.execute_script("return localStorage.getItem('rpsquest.sessionId')")
+
     def press(self, key):
         ActionChains(self.driver).send_keys(key).perform()
 
@@ -94,6 +129,13 @@ class PlayerPage:
               [...row.cells].map((cell) => [cell.classList[0], cell.textContent])));
             """
         )
+
+    def play_to_the_end(self):
+        moves = 0
+        while not self.shows("#game-over"):
+            assert moves < 60, "the game never finished"
+            self.play(MOVES[moves % 3])
+            moves += 1
 
     def play(self, move, by_key=False):
         """Click the move's button (or press its key) and wait for the round in the history."""
@@ -152,15 +194,17 @@ class PlayerPage:
         """Console errors: script exceptions, refused CORS or CSP, failed loads."""
         return [entry for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
 
-    def screenshot(self):
+    def screenshot(self, name):
         """The whole page at phone width, saved where the test report points."""
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
         self.driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride", {**PHONE, "height": height}
         )
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        assert self.driver.save_screenshot(str(SCREENSHOT))
-        print(f"screenshot of the finished game: {SCREENSHOT}")
+        path = SCREENSHOTS / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert self.driver.save_screenshot(str(path))
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+        print(f"screenshot: {path}")
 
 
 def test_a_whole_game_on_a_phone_shows_what_play_stored(browser, launch, tmp_path):
@@ -174,7 +218,7 @@ def test_a_whole_game_on_a_phone_shows_what_play_stored(browser, launch, tmp_pat
     unreadable["game"] = accessibility_violations(browser)
     layout = page.layout()
     shown_points, my_moves = [], []
-    while not page.shows("#winner"):
+    while not page.shows("#game-over"):
         assert len(my_moves) < 60, "the game never finished"
         assert page.text("#round-no") == str(len(my_moves) + 1)
         shown_points.append(page.points())
@@ -213,9 +257,14 @@ def test_a_whole_game_on_a_phone_shows_what_play_stored(browser, launch, tmp_pat
     assert (page.text("#user-score"), page.text("#bot-score")) == final
     assert page.text("#winner").startswith(f"{WINNERS[game['winner']]}, {final[0]} to {final[1]}")
     assert not page.shows("#play-area")
+    won = game["winner"] == "user"
+    page.wait.until(lambda _: page.text("#streak"))
+    assert page.text("#streak") == f"Streak: {int(won)} win{'' if won else 's'} in a row; " + (
+        "best 1 win." if won else "best 0 wins."
+    )
     assert page.errors() == []
 
-    page.screenshot()
+    page.screenshot("finished-game")
     page.press("n")
     assert page.shows("#setup")
     assert not page.shows("#game")
@@ -264,3 +313,74 @@ def test_the_debug_view_shows_what_every_alias_predicts_for_the_next_round(
         assert sum(prediction["probabilities"]) == pytest.approx(1, abs=1e-3)
     wrong_token = [(e["source"], "status of 403" in e["message"]) for e in page.errors()]
     assert wrong_token == [("network", True)]
+
+
+def test_a_reload_resumes_the_game_and_the_record_and_leaderboard_show_it(
+    browser, launch, tmp_path
+):
+    start_game, _ = serve_page(launch, RPS_READ_CACHE_SECONDS="0")
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    page = PlayerPage(browser, start_game.url)
+    page.start("hal", "Resumer")
+    for move in ("rock", "paper", "scissors"):
+        page.play(move)
+    before = (page.history(), page.text("#user-score"), page.text("#bot-score"))
+
+    page.reload()
+    resumed = (page.history(), page.text("#user-score"), page.text("#bot-score"))
+    round_after_reload = page.text("#round-no")
+    page.play_to_the_end()
+    game_id = game_id_of(tmp_path, "Resumer")
+    game, played, _ = stored(tmp_path, game_id)
+    result = page.text("#winner")
+    page.reload()
+    unreadable = {"finished": accessibility_violations(browser)}
+    page.screenshot("resumed-finished-game")
+
+    assert resumed == before
+    assert round_after_reload == "4"
+    assert [r["user_move"] for r in played][:3] == ["rock", "paper", "scissors"]
+    assert page.rounds_shown() == len(played) == game["rounds_played"]
+    assert page.shows("#game-over") and not page.shows("#play-area")
+    assert page.text("#winner") == result
+    assert result.startswith(WINNERS[game["winner"]])
+
+    add_finished_games(tmp_path, "rival-session", "Rival", "hal", ["user", "user", "bot"])
+    page.reload()
+    page.view("me", "#me-record")
+    unreadable["me"] = accessibility_violations(browser)
+    page.screenshot("your-games")
+    me_bots, me_games = page.table("#me-bots"), page.table("#me-games")
+    page.view("leaderboard", "#leaderboard-table tbody tr")
+    unreadable["leaderboard"] = accessibility_violations(browser)
+    page.screenshot("leaderboard")
+    board = page.table("#leaderboard-table")
+    page.view("play", "#game")
+    page.find("#rematch").click()
+    page.wait.until(lambda _: page.text("#round-no") == "1" and page.rounds_shown() == 0)
+    rematch = page.text("#bot-label")
+    page.find("#other-bot").click() if page.shows("#other-bot") else page.press("n")
+    hal = page.find('#policy option[value="hal"]').text
+
+    outcome = {"user": "won", "bot": "lost", "tie": "tie"}[game["winner"]]
+    user_wins = int(game["winner"] == "user")
+    assert me_bots == [
+        [
+            "Hal",
+            "1",
+            str(user_wins),
+            str(int(game["winner"] == "bot")),
+            str(int(game["winner"] == "tie")),
+            f"{100 * user_wins} %",
+        ]
+    ]
+    assert [row[1:] for row in me_games] == [
+        ["Hal", f"{tenths(game['user_score'])} {EN_DASH} {tenths(game['bot_score'])}", outcome]
+    ]
+    assert board == [["1", "Rival", "3", "2", "67 %", "2"]]  # Resumer has too few games
+    assert page.session_id() not in str(board)
+    assert rematch == "Hal"
+    bot_wins = 1 + int(game["winner"] == "bot")
+    assert hal == f"Hal, wins {round(100 * bot_wins / 4)} % of 4"
+    assert unreadable == {"finished": [], "me": [], "leaderboard": []}
+    assert page.errors() == []

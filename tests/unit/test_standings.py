@@ -85,7 +85,7 @@ OTHERS = [
 def standings(database):
     with write_transaction(database) as connection:
         connection.execute(insert(games), [*ADA, *OTHERS])
-    return Standings(database)
+    return Standings(database, cache_seconds=0)
 
 
 def board(standings: Standings, **args: str) -> list[tuple]:
@@ -184,7 +184,7 @@ def test_a_session_shows_its_newest_games_only(database):
     with write_transaction(database) as connection:
         connection.execute(insert(games), rows)
 
-    me = Standings(database).session_record(SessionQuery("new"))
+    me = Standings(database, cache_seconds=0).session_record(SessionQuery("new"))
 
     assert len(me["recent_games"]) == RECENT_GAMES
     assert me["recent_games"][0]["game_id"] == f"n{RECENT_GAMES + 1:02}"

@@ -1,6 +1,10 @@
 // RPS Quest player page: start a game on this origin, then play it on the play_url the
 // server answers with (another origin, allowed by CORS). Every string that comes from a
 // server or a player is rendered as text (textContent), never parsed as HTML.
+//
+// The browser keeps the player's session id for good (localStorage: the record on "Your
+// games" and the leaderboard belongs to it) and the game in play for the tab's life
+// (sessionStorage), so a reload resumes the game from play's POST /state.
 
 const KEYS = new Map(
   Object.entries({ r: "rock", 1: "rock", p: "paper", 2: "paper", s: "scissors", 3: "scissors" }),
@@ -8,11 +12,17 @@ const KEYS = new Map(
 const RESULTS = { win: "You win the round", lose: "The bot wins the round", draw: "A draw" };
 const TOKEN_KEY = "rpsquest.adminToken"; // present (even empty) = debug view on
 const SESSION_KEY = "rpsquest.sessionId";
+const GAME_KEY = "rpsquest.game"; // {game_id, game_token, play_url} of the game in play
+const SESSION_HEADER = "X-Session-Id";
+const BOT_NAMES = new Map(
+  [...document.querySelectorAll("#policy option")].map((o) => [o.value, o.textContent]),
+);
 
 const $ = (id) => document.getElementById(id);
 const moveButtons = [...document.querySelectorAll(".move")];
 
-let game = null; // start_game's reply, then `round`, `round_points`, `finished` as play answers
+let game = null; // start_game's reply (or play's state), then `round`, `round_points`, `finished`
+let lastStart = null; // the body of the last game started, for a rematch
 let busy = false;
 let debugTicket = 0; // only the newest predictions request may render
 
@@ -86,22 +96,84 @@ function syncDifficulty() {
   $("difficulty").disabled = classic;
 }
 
+const sessionId = () => localStorage.getItem(SESSION_KEY);
+const percent = (rate) => (rate === null ? "–" : `${Math.round(100 * rate)} %`);
+
+// Each bot's win rate against players this week, beside its name in the picker.
+async function showBotRecords() {
+  let answer;
+  try {
+    answer = await request("bots");
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    return; // the picker works without them
+  }
+  for (const bot of answer.bots) {
+    const option = $("policy").querySelector(`option[value="${CSS.escape(bot.policy)}"]`);
+    if (!option) continue;
+    const record = bot.games ? `, wins ${percent(bot.bot_win_rate)} of ${bot.games}` : "";
+    option.textContent = BOT_NAMES.get(bot.policy) + record;
+  }
+  $("bots-hint").textContent = `How often each bot won its games in the last ${answer.days} days.`;
+  $("bots-hint").hidden = false;
+}
+
 function startGame(event) {
   event.preventDefault();
   const body = { policy: $("policy").value, difficulty: $("difficulty").value };
   const name = $("player-name").value.trim();
   if (name) body.player_name = name;
-  const session = sessionStorage.getItem(SESSION_KEY);
-  if (session) body.session_id = session;
+  return begin(body);
+}
+
+function begin(body) {
+  const session = sessionId();
   return guarded(async () => {
-    const started = await postJson("./", body);
-    sessionStorage.setItem(SESSION_KEY, started.session_id);
+    const started = await postJson("./", session ? { ...body, session_id: session } : body);
+    localStorage.setItem(SESSION_KEY, started.session_id);
+    lastStart = body;
+    keepGame(started, started.play_url);
     game = { ...started, finished: false };
-    showGame();
+    showGame([]);
   });
 }
 
-function showGame() {
+function keepGame(answer, playUrl) {
+  const kept = { game_id: answer.game_id, game_token: answer.game_token, play_url: playUrl };
+  sessionStorage.setItem(GAME_KEY, JSON.stringify(kept));
+}
+
+// After a reload: the tab's game as play stored it, finished or not.
+async function resumeGame() {
+  let kept;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(GAME_KEY));
+  } catch {
+    kept = null;
+  }
+  if (!kept?.game_id || !kept.game_token || !kept.play_url) return;
+  const body = { game_id: kept.game_id, game_token: kept.game_token };
+  return guarded(async () => {
+    let state;
+    try {
+      state = await postJson(new URL("state", kept.play_url), body);
+    } catch (error) {
+      sessionStorage.removeItem(GAME_KEY); // gone or not ours: nothing left to resume
+      throw error;
+    }
+    game = {
+      ...state,
+      ...kept,
+      round: state.next_round,
+      round_points: state.next_round_points,
+      finished: false,
+    };
+    lastStart = { policy: state.policy, difficulty: state.difficulty };
+    showGame(state.rounds);
+  });
+}
+
+function showGame(rounds) {
   $("player-label").textContent = game.player_name;
   const easy = game.difficulty === "easy" ? " (easy)" : "";
   $("bot-label").textContent = capitalized(game.policy) + easy;
@@ -109,24 +181,37 @@ function showGame() {
   showScores(0, 0);
   $("history").tBodies[0].replaceChildren();
   $("last-round").hidden = true;
-  $("winner").hidden = true;
-  $("new-game").classList.remove("primary");
+  $("game-over").hidden = true;
+  $("new-game").hidden = false;
   $("play-area").hidden = false;
-  showRoundPoints();
   $("setup").hidden = true;
   $("game").hidden = false;
-  refreshDebug();
+  if (rounds.length === 0) {
+    showRoundPoints();
+    refreshDebug();
+  }
+  const upcoming = { next_round_points: game.round_points, winner: game.winner };
+  for (const [i, played] of rounds.entries()) {
+    const last = i === rounds.length - 1;
+    showRound({ ...played, ...upcoming, finished: last && game.winner !== null }, last);
+  }
 }
 
 function newGame() {
   if ($("game").hidden) return;
   game = null;
+  sessionStorage.removeItem(GAME_KEY);
   showError("");
   $("game").hidden = true;
   $("setup").hidden = false;
   updateButtons();
   refreshDebug();
   $("start").focus();
+}
+
+function rematch() {
+  if (game === null || !game.finished || lastStart === null) return;
+  return begin(lastStart);
 }
 
 // -- playing ------------------------------------------------------------------------------
@@ -177,7 +262,7 @@ function addHistoryRow(reply) {
   cell(row, `${points(reply.user_score)} – ${points(reply.bot_score)}`, "score");
 }
 
-function showRound(reply) {
+function showRound(reply, latest = true) {
   showScores(reply.user_score, reply.bot_score);
   $("last-user-move").textContent = reply.user_move;
   $("last-bot-move").textContent = reply.bot_move;
@@ -188,16 +273,124 @@ function showRound(reply) {
   if (reply.finished) {
     game.finished = true;
     $("winner").textContent = winnerText(reply);
-    $("winner").hidden = false;
+    $("streak").textContent = "";
+    $("game-over").hidden = false;
     $("play-area").hidden = true;
-    $("new-game").classList.add("primary");
-    $("new-game").focus();
-  } else {
+    $("new-game").hidden = true;
+    $("rematch").focus();
+    showStreak();
+  } else if (latest) {
     game.round = reply.round + 1;
     game.round_points = reply.next_round_points;
     showRoundPoints();
   }
-  refreshDebug();
+  if (latest) refreshDebug();
+}
+
+// -- the player's record ------------------------------------------------------------------
+
+function getRecord() {
+  return request("me", { headers: { [SESSION_HEADER]: sessionId() } });
+}
+
+const streakText = (n) => (n === 1 ? "1 win" : `${n} wins`);
+
+async function showStreak() {
+  if (!sessionId()) return;
+  try {
+    const record = await getRecord();
+    $("streak").textContent =
+      `Streak: ${streakText(record.current_streak)} in a row; best ${streakText(record.best_streak)}.`;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    $("streak").textContent = error.message;
+  }
+}
+
+const RESULT_NAMES = { user: "won", bot: "lost", tie: "tie" };
+
+async function showMe() {
+  $("me-record").hidden = true;
+  if (!sessionId()) {
+    $("me-status").textContent = "No games yet: play one and your record shows here.";
+    return;
+  }
+  $("me-status").textContent = "Loading your games…";
+  let record;
+  try {
+    record = await getRecord();
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    $("me-status").textContent = error.message;
+    return;
+  }
+  const name = record.player_name ?? "You";
+  $("me-status").textContent =
+    `${name}: ${record.wins} of ${record.games} finished games won against the bots.`;
+  $("me-streak").textContent = streakText(record.current_streak);
+  $("me-best").textContent = streakText(record.best_streak);
+  const bots = record.bots.map((bot) => {
+    const row = document.createElement("tr");
+    cell(row, capitalized(bot.policy), "policy");
+    for (const field of ["games", "wins", "losses", "ties"]) cell(row, bot[field], field);
+    cell(row, percent(bot.win_rate), "win-rate");
+    return row;
+  });
+  $("me-bots").tBodies[0].replaceChildren(...bots);
+  const games = record.recent_games.map((played) => {
+    const row = document.createElement("tr");
+    cell(row, new Date(played.started_at).toLocaleString(), "started");
+    cell(row, capitalized(played.policy), "policy");
+    cell(row, `${points(played.user_score)} – ${points(played.bot_score)}`, "score");
+    cell(row, played.finished ? RESULT_NAMES[played.winner] : "not finished", "result");
+    return row;
+  });
+  $("me-games").tBodies[0].replaceChildren(...games);
+  $("me-record").hidden = false;
+}
+
+async function showLeaderboard() {
+  const url = new URL("leaderboard", document.baseURI);
+  url.searchParams.set("period", $("period").value);
+  if ($("leaderboard-policy").value) url.searchParams.set("policy", $("leaderboard-policy").value);
+  $("leaderboard-status").textContent = "Loading the leaderboard…";
+  let board;
+  try {
+    board = await request(url);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    $("leaderboard-status").textContent = error.message;
+    return;
+  }
+  $("min-games").textContent = board.min_games;
+  $("leaderboard-status").textContent = board.players.length
+    ? ""
+    : `Nobody has ${board.min_games} finished games in this period yet.`;
+  const rows = board.players.map((player) => {
+    const row = document.createElement("tr");
+    cell(row, player.rank, "rank");
+    cell(row, player.player_name, "name");
+    cell(row, player.games, "games");
+    cell(row, player.wins, "wins");
+    cell(row, percent(player.win_rate), "win-rate");
+    cell(row, player.best_streak, "best-streak");
+    return row;
+  });
+  $("leaderboard-table").tBodies[0].replaceChildren(...rows);
+}
+
+// -- views --------------------------------------------------------------------------------
+
+const VIEWS = { play: "play-view", me: "me-view", leaderboard: "leaderboard-view" };
+
+function showView(name) {
+  for (const [view, id] of Object.entries(VIEWS)) $(id).hidden = view !== name;
+  for (const button of document.querySelectorAll("[data-view]")) {
+    if (button.dataset.view === name) button.setAttribute("aria-current", "page");
+    else button.removeAttribute("aria-current");
+  }
+  if (name === "me") showMe();
+  if (name === "leaderboard") showLeaderboard();
 }
 
 // -- debug view ---------------------------------------------------------------------------
@@ -273,6 +466,7 @@ function debugOff() {
 function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
   if (event.target.closest("input, select, textarea") || $("game").hidden) return;
+  if ($("play-view").hidden) return;
   const key = event.key.toLowerCase();
   if (key === "n") {
     event.preventDefault();
@@ -286,6 +480,13 @@ function onKey(event) {
 $("policy").addEventListener("change", syncDifficulty);
 $("start-form").addEventListener("submit", startGame);
 $("new-game").addEventListener("click", newGame);
+$("other-bot").addEventListener("click", newGame);
+$("rematch").addEventListener("click", rematch);
+for (const button of document.querySelectorAll("[data-view]")) {
+  button.addEventListener("click", () => showView(button.dataset.view));
+}
+$("leaderboard-form").addEventListener("change", showLeaderboard);
+$("leaderboard-form").addEventListener("submit", (event) => event.preventDefault());
 for (const button of moveButtons) {
   button.addEventListener("click", () => play(button.dataset.move));
 }
@@ -298,5 +499,14 @@ if (storedToken !== null) {
   $("admin-token").value = storedToken;
   $("debug").open = true;
 }
+for (const [policy, name] of BOT_NAMES) {
+  $("leaderboard-policy").add(new Option(name, policy));
+}
+// A session id from before the record was kept for good moves over once.
+if (!sessionId() && sessionStorage.getItem(SESSION_KEY)) {
+  localStorage.setItem(SESSION_KEY, sessionStorage.getItem(SESSION_KEY));
+}
 syncDifficulty();
 updateButtons();
+showBotRecords();
+resumeGame();
