@@ -1,5 +1,6 @@
 """The alerting rules (observability/alerts.yml): valid, each with a runbook in
-docs/operations.md, and each tested firing and not firing by promtool.
+docs/operations.md, each tested firing and not firing by promtool, and sent by the local
+Prometheus to the local Alertmanager.
 
 Whether an alert reaches Alertmanager from the local stack is tests/e2e/test_alerts.py's question.
 """
@@ -13,6 +14,8 @@ from collections import defaultdict
 import pytest
 import yaml
 
+from rpsquest.local import ALERTMANAGER_PORT, LOOPBACK
+from rpsquest.processes import prometheus_config
 from tests.conftest import REPO
 
 OBSERVABILITY = REPO / "observability"
@@ -65,3 +68,44 @@ def test_every_alert_has_a_severity_and_a_runbook_section_in_the_operations_guid
     assert path == OPERATIONS
     assert anchor in runbook_anchors()
     assert anchor.endswith(alert.lower())
+
+
+def test_the_local_prometheus_evaluates_the_rules_and_alerts_the_local_alertmanager():
+    config = yaml.safe_load((OBSERVABILITY / "prometheus.yml").read_text())
+
+    [alertmanager] = config["alerting"]["alertmanagers"]
+
+    assert config["rule_files"] == ["alerts.yml"]
+    assert alertmanager["static_configs"] == [{"targets": [f"{LOOPBACK}:{ALERTMANAGER_PORT}"]}]
+
+
+@pytest.mark.parametrize("port", [None, 19093])
+def test_a_copy_of_the_local_config_written_elsewhere_still_loads_the_rules(tmp_path, port):
+    config = prometheus_config(OBSERVABILITY / "prometheus.yml", port)
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+
+    checked = subprocess.run(
+        ["promtool", "check", "config", tmp_path / "prometheus.yml"],
+        capture_output=True,
+        text=True,
+    )
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert config["rule_files"] == [str(OBSERVABILITY / "alerts.yml")]
+    targets = [
+        target
+        for alertmanager in config.get("alerting", {}).get("alertmanagers", [])
+        for group in alertmanager["static_configs"]
+        for target in group["targets"]
+    ]
+    assert targets == ([f"{LOOPBACK}:{port}"] if port else [])
+
+
+def test_the_local_alertmanager_config_is_valid():
+    checked = subprocess.run(
+        ["amtool", "check-config", OBSERVABILITY / "alertmanager.yml"],
+        capture_output=True,
+        text=True,
+    )
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -25,8 +25,8 @@ from rpsquest.promotion.views import alias_table
 from rpsquest.store.cycles import latest_finish
 from rpsquest.store.database import read_connection
 from rpsquest.store.evidence import policy_results
-from rpsquest.store.ledger import insufficient_data_since
 from rpsquest.store.games import utc_now
+from rpsquest.store.ledger import insufficient_data_since
 
 log = logging.getLogger(__name__)
 
