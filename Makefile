@@ -27,9 +27,9 @@ PROFILE := embedded
 up: $(INSTALLED)
 	$(PY) -m rpsquest.local up --profile $(PROFILE)
 
-# Debian packages the tests drive for real: Prometheus, and Chromium with its WebDriver
-# (`make system SYSTEM_PACKAGES=…` installs others the same way).
-SYSTEM_PACKAGES := prometheus chromium chromium-driver
+# Debian packages the tests drive for real: Prometheus, its Alertmanager, and Chromium with its
+# WebDriver (`make system SYSTEM_PACKAGES=…` installs others the same way).
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager chromium chromium-driver
 
 ## Install the Debian packages the tests need (as root; nothing happens when they are present)
 system:

@@ -386,6 +386,30 @@ def models() -> list[Timeseries | Stat | BarGauge | Table]:
             query(f"max({latest('rps_manifest_version')})", "manifest"),
             width=8,
         ).height(8),
+        bars(
+            "Model load time",
+            "Time to fetch, verify and open a family's four aliases and swap them in, over the "
+            "time range; the target is under a second from the local store.",
+            "s",
+            *quantiles("rps_model_load_duration_seconds", "family", "$__range"),
+        ),
+        bars(
+            "Artifact size",
+            "Size of the ONNX artifact each alias is served from.",
+            "bytes",
+            query(
+                f"max by (family, alias) ({latest('rps_model_artifact_bytes')})",
+                "{{family}} {{alias}}",
+            ),
+        ),
+        stat(
+            "Since play confirmed its manifest",
+            "Time since a play instance last read the model store and found its manifest the "
+            "newest (every 5 s while it plays ML rounds); the oldest instance.",
+            "s",
+            query(f"time() - min({latest('rps_manifest_checked_timestamp_seconds')})", "age"),
+            width=8,
+        ).height(8),
     ]
 
 
@@ -420,6 +444,26 @@ def training_and_promotion() -> list[Timeseries | Stat | BarGauge | Table]:
             "Events the Broker gave up delivering in the time range, by type.",
             "short",
             query("sum by (type) (increase(rps_dead_letters_total[$__range]))", "{{type}}"),
+        ),
+        stat(
+            "Promotion lacking evidence for",
+            "Per family whose every promotion evaluation since its last decision found too few "
+            "games, how long that has lasted (from the database).",
+            "s",
+            query(
+                "time() - max by (family) "
+                f"({latest('rps_promotion_insufficient_data_since_timestamp_seconds')})",
+                "{{family}}",
+            ),
+            width=12,
+        ),
+        stat(
+            "Business gauges age",
+            "Time since promote last read the business gauges from the database: more than 15 s "
+            "while it is scraped means the database is unreachable.",
+            "s",
+            query(f"time() - max({latest('rps_business_gauges_read_timestamp_seconds')})", "age"),
+            width=12,
         ),
         bars(
             "Models trained",
@@ -562,11 +606,77 @@ def functions() -> list[Timeseries | Stat | BarGauge | Table]:
     ]
 
 
+def runtime() -> list[Timeseries | Stat | BarGauge | Table]:
+    """prometheus_client's process, platform and garbage-collector collectors, per function."""
+    return [
+        timeseries(
+            "CPU per function",
+            "CPU time used per second of wall time (1 = a whole core), by function.",
+            "percentunit",
+            query("sum by (job) (rate(process_cpu_seconds_total[$__rate_interval]))", "{{job}}"),
+        ),
+        timeseries(
+            "Memory per function",
+            "Resident and virtual memory of each function's largest instance.",
+            "bytes",
+            query("max by (job) (process_resident_memory_bytes)", "{{job}} resident"),
+            query("max by (job) (process_virtual_memory_bytes)", "{{job}} virtual"),
+        ),
+        timeseries(
+            "Open file descriptors",
+            "File descriptors open in each function's busiest instance, and the limit.",
+            "short",
+            query("max by (job) (process_open_fds)", "{{job}} open"),
+            query("min by (job) (process_max_fds)", "{{job}} limit"),
+        ),
+        timeseries(
+            "Garbage collections per minute",
+            "Collections by function and generation; a full (generation 2) one stalls requests.",
+            "short",
+            query(
+                "60 * sum by (job, generation) "
+                "(rate(python_gc_collections_total[$__rate_interval]))",
+                "{{job}} gen {{generation}}",
+            ),
+        ),
+        timeseries(
+            "Objects collected per second",
+            "Objects the garbage collector freed, and uncollectable ones found, by function.",
+            "short",
+            query(
+                "sum by (job) (rate(python_gc_objects_collected_total[$__rate_interval]))",
+                "{{job}} collected",
+            ),
+            query(
+                "sum by (job) (rate(python_gc_objects_uncollectable_total[$__rate_interval]))",
+                "{{job}} uncollectable",
+            ),
+        ),
+        bars(
+            "Uptime",
+            "Time since each function's newest instance started.",
+            "s",
+            query("time() - max by (job) (process_start_time_seconds)", "{{job}}"),
+        ),
+        stat(
+            "Python",
+            "Instances scraped in the last 6 h, by Python implementation and version.",
+            "short",
+            query(
+                f"count by (implementation, version) ({latest('python_info')})",
+                "{{implementation}} {{version}}",
+            ),
+            width=FULL_WIDTH,
+        ),
+    ]
+
+
 ROWS = {
     "Gameplay": gameplay,
     "Models": models,
     "Training and promotion": training_and_promotion,
     "Functions": functions,
+    "Runtime": runtime,
 }
 
 
@@ -574,7 +684,10 @@ def build() -> Dashboard:
     dashboard = (
         Dashboard("RPS Quest")
         .uid("rps-quest")
-        .description("Games, models, training and promotion, and the four functions (SPEC §11).")
+        .description(
+            "Games, models, training and promotion, and the four functions and their runtime "
+            "(SPEC §11)."
+        )
         .tags(["rps-quest"])
         .time("now-6h", "now")
         .refresh("30s")

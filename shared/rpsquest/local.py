@@ -1,5 +1,6 @@
 """Local mode: every function as a real functions-framework server on its fixed loopback port,
-the dev broker, and Prometheus scraping them when Debian's package is installed.
+the dev broker, and Prometheus scraping them and Alertmanager receiving its alerts when Debian's
+packages are installed.
 
 python -m rpsquest.local up [--pings] [--profile embedded|production]
 
@@ -25,12 +26,15 @@ import requests
 from rpsquest import events
 from rpsquest.config import Settings
 from rpsquest.processes import (
+    ALERTMANAGER_PORT,
     LOOPBACK,
     PORTS,
     PROMETHEUS_PORT,
     Server,
+    alertmanager_binary,
     function_names,
     spawn,
+    start_alertmanager,
     start_broker,
     start_function,
     start_prometheus,
@@ -39,12 +43,17 @@ from rpsquest.processes import (
 )
 from rpsquest.production import Production
 
+# Started when their Debian packages are installed; the stack runs without them.
+MONITORING = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager"}
+
 __all__ = [
+    "ALERTMANAGER_PORT",
     "LOOPBACK",
     "PORTS",
     "PROMETHEUS_PORT",
     "Server",
     "spawn",
+    "start_alertmanager",
     "start_broker",
     "start_function",
     "start_prometheus",
@@ -77,7 +86,7 @@ class Stack(Protocol):
 @dataclass
 class Embedded:
     """The functions from the checkout on embedded defaults (SQLite, folder store, MLflow
-    file store), with the broker and Prometheus."""
+    file store), with the broker, Prometheus and Alertmanager."""
 
     settings: Settings
     pings: bool = False
@@ -110,24 +119,32 @@ class Embedded:
                     name, PORTS[name], settings.project_dir, env, log_dir / f"{name}.log"
                 )
             )
-        scrape_config = settings.project_dir / "observability" / "prometheus.yml"
-        if shutil.which("prometheus") and scrape_config.is_file():
+        observability = settings.project_dir / "observability"
+        if shutil.which("prometheus") and (observability / "prometheus.yml").is_file():
             self.servers.append(
                 start_prometheus(
-                    scrape_config,
+                    observability / "prometheus.yml",
                     PROMETHEUS_PORT,
                     settings.var_dir / "prometheus",
                     log_dir / "prometheus.log",
                 )
             )
-        wait_healthy([s for s in self.servers if s.name != "prometheus"])
+        if alertmanager_binary() and (observability / "alertmanager.yml").is_file():
+            self.servers.append(
+                start_alertmanager(
+                    observability / "alertmanager.yml",
+                    ALERTMANAGER_PORT,
+                    settings.var_dir / "alertmanager",
+                    log_dir / "alertmanager.log",
+                )
+            )
+        wait_healthy([s for s in self.servers if s.name not in MONITORING])
 
     def summary(self) -> list[tuple[str, str]]:
         settings = self.settings
         lines = [("player page", f"http://{LOOPBACK}:{PORTS['start_game']}/")]
         lines += [(server.name, server.url) for server in self.servers]
-        if not any(server.name == "prometheus" for server in self.servers):
-            lines.append(("prometheus", "not started (apt-get install prometheus, or make system)"))
+        lines += not_started(self.servers)
         return [
             *lines,
             ("database", settings.database_url),
@@ -139,6 +156,16 @@ class Embedded:
                 f"{settings.mlflow_tracking_uri} --port 5000  (then http://127.0.0.1:5000/)",
             ),
         ]
+
+
+def not_started(servers: Sequence[Server]) -> list[tuple[str, str]]:
+    """A summary line for each monitoring server missing from `servers`: its package is not
+    installed."""
+    return [
+        (name, f"not started (apt-get install {package}, or make system)")
+        for name, package in MONITORING.items()
+        if not any(server.name == name for server in servers)
+    ]
 
 
 def _page_origins() -> str:

@@ -1,7 +1,9 @@
 """Every Prometheus object of the project, created once per process (SPEC §11).
 
 Labels come from closed sets, and the known combinations start at zero so that rate() and
-increase() see a series from the first scrape.
+increase() see a series from the first scrape. The registry also carries prometheus_client's
+process, platform and garbage-collector collectors: CPU, memory, file descriptors and GC of
+every function, which the default registry would have had and a custom one must add.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -22,6 +27,9 @@ from rpsquest.game.policies import ACTING_ALIASES, ALIASES, FAMILIES, LEGACY_FAM
 
 disable_created_metrics()  # *_created series double the output and no panel reads them
 REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
 
 SOURCES = ("human", "telemetry", "test")
 RESULTS = ("win", "lose", "draw")
@@ -93,6 +101,25 @@ MODEL_LOADED = Gauge(
 MANIFEST_VERSION = Gauge(
     "rps_manifest_version",
     "The serving manifest version this instance follows.",
+    registry=REGISTRY,
+)
+MANIFEST_CHECKED = Gauge(
+    "rps_manifest_checked_timestamp_seconds",
+    "When this instance last read the model store and found the manifest it follows to be the "
+    "newest (Unix time; 0: it holds none).",
+    registry=REGISTRY,
+)
+MODEL_LOAD_DURATION = Histogram(
+    "rps_model_load_duration_seconds",
+    "Time to fetch, verify and open a family's four aliases and swap them in.",
+    ["family"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+MODEL_ARTIFACT_BYTES = Gauge(
+    "rps_model_artifact_bytes",
+    "Size of the ONNX artifact each served alias was loaded from.",
+    ["family", "alias"],
     registry=REGISTRY,
 )
 EVENTS = Counter(
@@ -173,6 +200,7 @@ def _initialise() -> None:
         PREDICTIONS.labels(f.name, alias, correct)
     for f in FAMILIES:
         PREDICTION_LATENCY.labels(f.name)
+        MODEL_LOAD_DURATION.labels(f.name)
         TRAINING_DURATION.labels(f.name)
     for trigger, outcome in itertools.product(
         ("startup", "event", "poll", "admin"), ("loaded", "unchanged", "failed")

@@ -13,11 +13,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
+import yaml
 
 PORTS = {"devbroker": 8080, "start_game": 8081, "play": 8082, "train": 8083, "promote": 8084}
 PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
 LOOPBACK = "127.0.0.1"
 
 
@@ -134,6 +137,19 @@ def start_broker(
     return spawn("devbroker", f"http://{LOOPBACK}:{port}/", command, project_dir, env, log)
 
 
+def prometheus_config(source: Path, alertmanager_port: int | None) -> dict[str, Any]:
+    """`source` (observability/prometheus.yml) as data, for a copy written elsewhere: its rule
+    files by absolute path, its alerts sent to the Alertmanager on `alertmanager_port` (none:
+    to no Alertmanager)."""
+    config = yaml.safe_load(source.read_text())
+    config["rule_files"] = [str(source.parent / path) for path in config.get("rule_files", [])]
+    config.pop("alerting", None)
+    if alertmanager_port is not None:
+        targets = [f"{LOOPBACK}:{alertmanager_port}"]
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": targets}]}]}
+    return config
+
+
 def start_prometheus(config: Path, port: int, data_dir: Path, log: Path | None) -> Server:
     """Prometheus scraping the functions as `config` says (observability/prometheus.yml)."""
     command = [
@@ -143,3 +159,21 @@ def start_prometheus(config: Path, port: int, data_dir: Path, log: Path | None) 
         f"--web.listen-address={LOOPBACK}:{port}",
     ]
     return spawn("prometheus", f"http://{LOOPBACK}:{port}/", command, config.parent, {}, log)
+
+
+def alertmanager_binary() -> str | None:
+    """Debian's Alertmanager (prometheus-alertmanager), else upstream's name for it."""
+    return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+def start_alertmanager(config: Path, port: int, data_dir: Path, log: Path | None) -> Server:
+    """Alertmanager receiving Prometheus's alerts as `config` says (observability/
+    alertmanager.yml), alone: its cluster listener, otherwise on every interface, is off."""
+    command = [
+        alertmanager_binary() or "alertmanager",
+        f"--config.file={config}",
+        f"--storage.path={data_dir}",
+        f"--web.listen-address={LOOPBACK}:{port}",
+        "--cluster.listen-address=",
+    ]
+    return spawn("alertmanager", f"http://{LOOPBACK}:{port}/", command, config.parent, {}, log)

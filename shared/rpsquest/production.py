@@ -44,11 +44,15 @@ from rpsquest.kustomize import (
     render,
 )
 from rpsquest.processes import (
+    ALERTMANAGER_PORT,
     LOOPBACK,
     PORTS,
     PROMETHEUS_PORT,
     Server,
+    alertmanager_binary,
+    prometheus_config,
     spawn,
+    start_alertmanager,
     start_broker,
     start_prometheus,
     wait_healthy,
@@ -68,13 +72,14 @@ def start_staged(staged: StagedFunction, port: int, env: Mapping[str, str], logs
 @dataclass(frozen=True, slots=True)
 class ProductionPorts:
     """Local ports: the broker and functions (as in the embedded profile), S3, MLflow,
-    PostgreSQL (the machine's server) and Prometheus."""
+    PostgreSQL (the machine's server), Prometheus and Alertmanager (None: not started)."""
 
     functions: Mapping[str, int]
     s3: WeedPorts
     mlflow: int
     postgres: int = 5432
     prometheus: int | None = PROMETHEUS_PORT
+    alertmanager: int | None = ALERTMANAGER_PORT
 
     def loopback(self) -> Loopback:
         services = {"minio": self.s3.s3, "mlflow": self.mlflow, "postgres": self.postgres}
@@ -253,7 +258,22 @@ class Production:
         )
         self.servers.append(broker)
         wait_healthy([*functions, broker], timeout=120)
-        self._start_prometheus()
+        self._start_prometheus(self._start_alertmanager())
+
+    def _start_alertmanager(self) -> int | None:
+        """Alertmanager with the local config; the port it listens on, if it started."""
+        source = self.repo / "observability" / "alertmanager.yml"
+        if self.ports.alertmanager is None or not (alertmanager_binary() and source.is_file()):
+            return None
+        self.servers.append(
+            start_alertmanager(
+                source,
+                self.ports.alertmanager,
+                self.state / "alertmanager",
+                self.logs / "alertmanager.log",
+            )
+        )
+        return self.ports.alertmanager
 
     def _launch(
         self,
@@ -289,15 +309,16 @@ class Production:
         self.servers.append(server)
         return server
 
-    def _start_prometheus(self) -> None:
-        """Prometheus as in the cluster: every function's /metrics with the admin bearer."""
+    def _start_prometheus(self, alertmanager_port: int | None) -> None:
+        """Prometheus as in the cluster: every function's /metrics with the admin bearer, its
+        alerts to the Alertmanager on `alertmanager_port`."""
         source = self.repo / "observability" / "prometheus.yml"
         if self.ports.prometheus is None or not (shutil.which("prometheus") and source.is_file()):
             return
         token = self.state / "admin-token"
         token.write_text(self.admin_token)
         token.chmod(0o600)
-        config = yaml.safe_load(source.read_text())
+        config = prometheus_config(source, alertmanager_port)
         by_job = {ksvc_name(n): self.ports.functions[n] for n in FUNCTIONS}
         for job in config["scrape_configs"]:
             job["static_configs"] = [{"targets": [f"{LOOPBACK}:{by_job[job['job_name']]}"]}]

@@ -46,6 +46,7 @@ class LoadedModel:
     config_id: str
     assignment_id: int | None
     sha256: str
+    artifact_bytes: int
     loaded_at: str
     session: Any  # onnxruntime.InferenceSession: thread-safe for concurrent runs
 
@@ -127,6 +128,7 @@ class ServingModels:
         try:
             tag = self.store.manifest_tag()
             if tag is not None and tag == self._tag and not force:
+                metrics.MANIFEST_CHECKED.set_to_current_time()
                 return False
             manifest = read_manifest(self.store)  # a manifest breaking §8.2 is a StoreError
             if manifest is None:
@@ -136,6 +138,7 @@ class ServingModels:
             self._failed(str(exc), trigger)
             return False
         self._tag = tag
+        metrics.MANIFEST_CHECKED.set_to_current_time()  # the one in hand, or the newer one read
         current = self.manifest_version
         if current is not None and manifest.manifest_version <= current:
             metrics.MODEL_RELOADS.labels(trigger, "unchanged").inc()
@@ -179,7 +182,8 @@ class ServingModels:
         from rpsquest.models.export import create_session, predict_onnx
 
         _check_contract(entry.artifact, "the manifest", entry.feature_contract)
-        session = create_session(self._artifact(entry.artifact, entry.sha256))
+        artifact = self._artifact(entry.artifact, entry.sha256)
+        session = create_session(artifact)
         metadata = session.get_modelmeta().custom_metadata_map
         _check_contract(entry.artifact, "its ONNX metadata", metadata.get("feature_contract"))
         output = predict_onnx(session, [PROBE_VECTOR])[0]
@@ -193,6 +197,7 @@ class ServingModels:
             entry.config_id,
             entry.assignment_id,
             entry.sha256,
+            len(artifact),
             utc_now(),
             session,
         )
@@ -209,6 +214,7 @@ class ServingModels:
             if self._clock() < self._retry_at.get(family, 0.0):
                 return current
             entries = manifest.models.get(family, {})
+            started = time.perf_counter()
             try:
                 models = {
                     alias: self._load_model(alias, entries[alias])
@@ -219,6 +225,7 @@ class ServingModels:
                 self._retry_at[family] = self._clock() + RETRY_SECONDS
                 self._failed(f"{family}: {type(exc).__name__}: {exc}", trigger)
                 return current
+            metrics.MODEL_LOAD_DURATION.labels(family).observe(time.perf_counter() - started)
             bundle = Bundle(manifest.manifest_version, models)
             self._bundles[family] = bundle
             self._publish_loaded(family, current, bundle)
@@ -229,10 +236,12 @@ class ServingModels:
     def _publish_loaded(family: str, old: Bundle | None, new: Bundle) -> None:
         for model in old.models.values() if old else ():
             metrics.MODEL_LOADED.remove(family, model.alias, str(model.version), model.config_id)
+            metrics.MODEL_ARTIFACT_BYTES.remove(family, model.alias)
         for model in new.models.values():
             metrics.MODEL_LOADED.labels(
                 family, model.alias, str(model.version), model.config_id
             ).set(1)
+            metrics.MODEL_ARTIFACT_BYTES.labels(family, model.alias).set(model.artifact_bytes)
 
     # -- serving --------------------------------------------------------------------------
 

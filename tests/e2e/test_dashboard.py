@@ -13,20 +13,21 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import pytest
 import requests
+import yaml
 
 from rpsquest.client import Client
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import ML_POLICIES
-from rpsquest.local import LOOPBACK, PORTS, Server, start_prometheus
+from rpsquest.local import start_prometheus
 from tests.conftest import REPO
 from tests.e2e.conftest import publish, serving
 from tests.helpers import free_port, wait_for
-from tests.prometheus import PrometheusApi
+from tests.prometheus import PrometheusApi, stack_config
 
 SCRAPE_SECONDS = 5  # observability/prometheus.yml
 PANELS = [
@@ -66,22 +67,12 @@ class Prometheus(PrometheusApi):
         return any(not math.isnan(float(s["value"][1])) for s in self.query(self.concrete(expr)))
 
 
-def scrape_config(servers: Mapping[str, Server]) -> str:
-    """observability/prometheus.yml with each function's local port replaced by the test's."""
-    config = (REPO / "observability" / "prometheus.yml").read_text()
-    for name, server in servers.items():
-        local = f"{LOOPBACK}:{PORTS[name]}"
-        assert config.count(local) == 1, f"{local} ({name}) should be one target"
-        config = config.replace(local, urlsplit(server.url).netloc)
-    return config
-
-
 @pytest.fixture
 def prometheus(platform, tmp_path) -> Iterator[Prometheus]:
     _, servers = platform
     folder = tmp_path / "prometheus"
     folder.mkdir()
-    (folder / "prometheus.yml").write_text(scrape_config(servers))
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(stack_config(servers)))
     started = time.monotonic()
     process = start_prometheus(
         folder / "prometheus.yml", free_port(), folder / "data", folder / "prometheus.log"

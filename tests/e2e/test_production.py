@@ -102,6 +102,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         s3=free_weed_ports(),
         mlflow=free_port(),
         prometheus=None,
+        alertmanager=None,
     )
     production = Production(
         REPO,

@@ -31,9 +31,12 @@ BUSINESS_GAUGES = (
     "rps_policy_bot_win_rate_7d",
     "rps_games_finished_7d",
     "rps_last_training_success_timestamp_seconds",
+    "rps_promotion_insufficient_data_since_timestamp_seconds",
+    "rps_business_gauges_read_timestamp_seconds",
 )
 FUNCTIONS = ("start_game", "play", "train", "promote")
 CLUSTER_TOKEN = "/etc/prometheus/secrets/rps-secrets/admin-token"  # the mounted Secret's key
+CLUSTER_RULES = "/etc/prometheus/rules/rps-quest/alerts.yml"  # the mounted ConfigMap's key
 
 
 def panels() -> list[dict]:
@@ -115,8 +118,11 @@ def test_the_local_prometheus_config_scrapes_every_function_on_its_port_every_5_
 
 def test_the_cluster_prometheus_config_is_valid(tmp_path):
     """Debian's promtool, like its Prometheus, is built without Kubernetes discovery: the pod
-    discovery is compared here and promtool checks the rest, with a token file of ours."""
+    discovery is compared here and promtool checks the rest, with a token file of ours and
+    the rules from the checkout."""
     config = yaml.safe_load((OBSERVABILITY / "prometheus-cluster.yml").read_text())
+    rule_files = config["rule_files"]
+    config["rule_files"] = [str(OBSERVABILITY / "alerts.yml")]
     [job] = config["scrape_configs"]
     discovery = job.pop("kubernetes_sd_configs")
     authorization = dict(job["authorization"])
@@ -128,5 +134,6 @@ def test_the_cluster_prometheus_config_is_valid(tmp_path):
     checked = promtool("check", "config", tmp_path / "prometheus.yml")
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert rule_files == [CLUSTER_RULES]
     assert discovery == [{"role": "pod", "namespaces": {"names": ["rps-quest"]}}]
     assert authorization == {"type": "Bearer", "credentials_file": CLUSTER_TOKEN}

@@ -71,6 +71,43 @@ def test_a_family_loads_lazily_and_all_four_aliases_answer(published):
     )
 
 
+def test_a_load_is_timed_per_family_and_each_alias_reports_its_artifact_size(published):
+    settings, store, manifest = published
+    models, _ = bank(settings, store)
+    loads = {"family": "logistic"}
+    before = metrics.REGISTRY.get_sample_value("rps_model_load_duration_seconds_count", loads)
+
+    models.predict("logistic", PROBE_VECTOR)
+
+    after = metrics.REGISTRY.get_sample_value("rps_model_load_duration_seconds_count", loads)
+    assert after == before + 1
+    for alias, entry in manifest["models"]["logistic"].items():
+        size = (store.root / entry["artifact"]).stat().st_size
+        sample = {"family": "logistic", "alias": alias}
+        assert metrics.REGISTRY.get_sample_value("rps_model_artifact_bytes", sample) == size
+
+
+def unreachable() -> str:
+    raise OSError("the model store is down")
+
+
+def test_a_manifest_check_that_reads_the_store_is_timestamped_and_a_failed_one_is_not(
+    published, monkeypatch
+):
+    settings, store, _ = published
+    models, clock = bank(settings, store)
+    metrics.MANIFEST_CHECKED.set(0)
+
+    models.check_manifest()
+    checked = metrics.REGISTRY.get_sample_value("rps_manifest_checked_timestamp_seconds")
+    monkeypatch.setattr(store, "manifest_tag", unreachable)
+    clock.now += settings.manifest_check_seconds
+    models.check_manifest()
+
+    assert checked > 0
+    assert metrics.REGISTRY.get_sample_value("rps_manifest_checked_timestamp_seconds") == checked
+
+
 def test_no_manifest_means_not_loaded(make_settings):
     models = ServingModels(make_settings())
 

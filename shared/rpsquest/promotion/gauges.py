@@ -1,7 +1,8 @@
 """Business gauges recomputed from the gameplay store (SPEC §11), exposed by promote's /metrics.
 
 Counters die with a scaled-to-zero instance; these figures are read back from the database on
-scrape, at most once per `ttl` seconds, so they are the same whichever instance answers.
+scrape, at most once per `ttl` seconds, so they are the same whichever instance answers. The
+read's own time goes with them: figures served again while the store is down show their age.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rpsquest.store.cycles import latest_finish
 from rpsquest.store.database import read_connection
 from rpsquest.store.evidence import policy_results
 from rpsquest.store.games import utc_now
+from rpsquest.store.ledger import insufficient_data_since
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,10 @@ def _policy_gauges(connection: Connection) -> list[Metric]:
     return [finished, win_rate]
 
 
+def _unix_time(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp).timestamp()
+
+
 def _training_gauge(connection: Connection) -> list[Metric]:
     last = latest_finish(connection, "success")
     gauge = GaugeMetricFamily(
@@ -111,16 +117,36 @@ def _training_gauge(connection: Connection) -> list[Metric]:
         "When the last fully successful training cycle finished (Unix time).",
     )
     if last is not None:
-        gauge.add_metric([], datetime.fromisoformat(last).timestamp())
+        gauge.add_metric([], _unix_time(last))
+    return [gauge]
+
+
+def _stuck_promotion_gauge(connection: Connection) -> list[Metric]:
+    """A family whose evidence never reaches the minimum is never judged: how long it has been."""
+    gauge = GaugeMetricFamily(
+        "rps_promotion_insufficient_data_since_timestamp_seconds",
+        "Since when every promotion evaluation of the family has found too few games (Unix "
+        "time; no series once one decides).",
+        labels=["family"],
+    )
+    for family, since in sorted(insufficient_data_since(connection).items()):
+        gauge.add_metric([family], _unix_time(since))
     return [gauge]
 
 
 def business_metrics(connection: Connection) -> list[Metric]:
-    """Every business gauge, read in one connection."""
+    """Every business gauge, read in one connection, and when they were read."""
+    read = GaugeMetricFamily(
+        "rps_business_gauges_read_timestamp_seconds",
+        "When promote last read the business gauges from the database (Unix time).",
+    )
+    read.add_metric([], time.time())
     return [
         *_alias_gauges(connection),
         *_policy_gauges(connection),
         *_training_gauge(connection),
+        *_stuck_promotion_gauge(connection),
+        read,
     ]
 
 

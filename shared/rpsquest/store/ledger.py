@@ -7,7 +7,7 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
 from rpsquest.game.policies import Alias
 from rpsquest.store.schema import promotion_ledger
@@ -91,3 +91,25 @@ def recent_entries(connection: Connection, limit: int, family: str | None) -> li
     if family:
         query = query.where(promotion_ledger.c.family == family)
     return [_decoded(row) for row in connection.execute(query).mappings()]
+
+
+def insufficient_data_since(connection: Connection) -> dict[str, str]:
+    """Per family whose evaluations have all found too few games since its last other
+    decision (or ever), when the first of them was made."""
+    ledger = promotion_ledger.c
+    decided = (
+        select(ledger.family, func.max(ledger.id).label("last_id"))
+        .where(ledger.decision != "insufficient_data")
+        .group_by(ledger.family)
+        .subquery()
+    )
+    query = (
+        select(ledger.family, func.min(ledger.created_at))
+        .outerjoin(decided, decided.c.family == ledger.family)
+        .where(
+            ledger.decision == "insufficient_data",
+            ledger.id > func.coalesce(decided.c.last_id, 0),
+        )
+        .group_by(ledger.family)
+    )
+    return {family: since for family, since in connection.execute(query)}

@@ -4,6 +4,7 @@ the cached collector."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -18,6 +19,7 @@ from rpsquest.store.schema import (
     games,
     model_versions,
     predictions,
+    promotion_ledger,
     rounds,
     training_cycles,
 )
@@ -182,6 +184,55 @@ def test_the_last_successful_cycle_is_a_unix_time(store):
     figures = samples(store)
 
     assert value(figures, "rps_last_training_success_timestamp_seconds") == 1795168800.0
+
+
+def ledger_row(family: str, decision: str, created_at: str) -> dict[str, object]:
+    return {
+        "created_at": created_at,
+        "family": family,
+        "decision": decision,
+        "reorder_applied": False,
+        "state": "applied",
+        "inputs": "{}",
+        "before": "{}",
+        "after": "{}",
+        "reason": "",
+        "trigger_type": "io.rpsquest.promotion.requested",
+    }
+
+
+def test_a_family_judged_only_insufficient_data_since_its_last_decision_shows_since_when(
+    database,
+):
+    with database.begin() as connection:
+        connection.execute(
+            insert(promotion_ledger),
+            [
+                ledger_row("logistic", "insufficient_data", "2026-11-01T10:00:00.000Z"),
+                ledger_row("logistic", "retain", "2026-11-02T10:00:00.000Z"),
+                ledger_row("logistic", "insufficient_data", "2026-11-20T10:00:00.000Z"),
+                ledger_row("logistic", "insufficient_data", "2026-11-21T10:00:00.000Z"),
+                ledger_row("xgboost", "insufficient_data", "2026-11-19T10:00:00.000Z"),
+                ledger_row("feedforward", "insufficient_data", "2026-11-19T10:00:00.000Z"),
+                ledger_row("feedforward", "promote_b", "2026-11-20T10:00:00.000Z"),
+            ],
+        )
+
+    figures = samples(database)
+
+    since = "rps_promotion_insufficient_data_since_timestamp_seconds"
+    assert value(figures, since, family="logistic") == 1795168800.0
+    assert value(figures, since, family="xgboost") == 1795168800.0 - DAY
+    assert value(figures, since, family="feedforward") is None
+
+
+def test_the_gauges_carry_the_time_they_were_read(database):
+    before = time.time()
+
+    figures = samples(database)
+
+    read = value(figures, "rps_business_gauges_read_timestamp_seconds")
+    assert before <= read <= time.time()
 
 
 def test_an_empty_store_still_names_every_policy(database):
