@@ -17,7 +17,6 @@ import argparse
 import itertools
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -97,14 +96,12 @@ def run_cycle(report: Path) -> None:
     result = Trainer.open(Settings.from_env()).train(TrainRequest(force=True), None)
     if result is None or result.status != "success":
         raise SystemExit(f"cycle did not succeed: {result and result.event_data()}")
-    families = {
-        family: [
-            metrics.REGISTRY.get_sample_value(f"rps_training_duration_seconds_{part}", labels)
-            for part in ("count", "sum")
-        ]
-        for family in result.models
-        for labels in [{"family": family}]
-    }
+
+    def observed(family: str, part: str) -> float | None:
+        name = f"rps_training_duration_seconds_{part}"
+        return metrics.REGISTRY.get_sample_value(name, {"family": family})
+
+    families = {f: [observed(f, "count"), observed(f, "sum")] for f in result.models}
     report.write_text(json.dumps({**result.event_data(), "families": families}))
 
 
@@ -138,7 +135,6 @@ def main() -> None:
     budget = settings.train_budget_seconds
     print(f"{'cycle':<12} {'':>6} {event['duration_seconds']:>8.1f}   budget {budget:.0f} s")
     print(f"process wall {wall:.1f} s, peak RSS {rss:.0f} MB")
-    print(f"parent peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, Self, cast
+from typing import Any, Literal, Protocol, Self, cast, get_args
 
 from rpsquest.errors import (
     InvalidDifficulty,
@@ -22,7 +22,7 @@ Difficulty = Literal["normal", "easy"]
 Source = Literal["human", "telemetry"]
 Period = Literal["7d", "30d", "all"]
 
-PERIODS: tuple[Period, ...] = ("7d", "30d", "all")
+PERIODS: tuple[Period, ...] = get_args(Period)
 SESSION_HEADER = "X-Session-Id"
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_NAME = 40

@@ -17,7 +17,7 @@ from rpsquest.store.schema import games
 
 _COUNTED = (games.c.source == "human", games.c.is_test.is_(False))
 _WON = case((games.c.winner == "user", 1), else_=0)
-_NOT_WON = case((games.c.winner == "user", 0), else_=1)
+_NOT_WON = 1 - _WON
 
 
 @dataclass(frozen=True, slots=True)
