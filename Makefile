@@ -73,6 +73,14 @@ bench: $(INSTALLED)
 	$(PY) bench/serving.py
 	$(PY) bench/training.py
 
+# Simulated players and minutes of the soak (`make soak PLAYERS=8 MINUTES=2` for a quick look).
+PLAYERS ?= 32
+MINUTES ?= 10
+
+## Soak: players play whole games against the production profile while the schedules run 15x faster
+soak: $(INSTALLED)
+	$(PY) bench/soak.py --players $(PLAYERS) --minutes $(MINUTES)
+
 ## Lint and check formatting
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check shared functions tests bench dashboards
@@ -153,4 +161,4 @@ requirements: $(INSTALLED)
 	    --custom-compile-command 'make requirements' -o functions/$$f/requirements.txt || exit; \
 	done
 
-.PHONY: help install system up test train eval arena bench lint check clean deploy undeploy images requirements
+.PHONY: help install system up test train eval arena bench soak lint check clean deploy undeploy images requirements

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-from tests.helpers import free_port
+from rpsquest.processes import free_port
 
 StopMode = Literal["smart", "fast", "immediate"]
 _OWNER = "postgres"  # PostgreSQL refuses to run as root, and tests run as root

@@ -5,7 +5,6 @@ played rounds written as move pairs."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,13 +34,6 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def concurrently(

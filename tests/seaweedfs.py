@@ -4,7 +4,6 @@ with the same data."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,33 +11,13 @@ from typing import Any
 
 import pytest
 
-from rpsquest.backends import WeedPorts, make_buckets, s3_client, start_s3
+from rpsquest.backends import free_weed_ports, make_buckets, s3_client, start_s3
 from rpsquest.modelstore import ModelStore
 from rpsquest.processes import Server
 
 ACCESS_KEY, SECRET_KEY = "rps-test-key", "rps-test-secret"
 BUCKET = "rps-models"
 START_SECONDS = 30
-
-
-def free_port_pair() -> int:
-    """A loopback port p with p + 10000 free too: weed puts each gRPC port there."""
-    while True:
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            if port + 10000 > 65535:
-                continue
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-            return port
-
-
-def free_weed_ports() -> WeedPorts:
-    return WeedPorts(*(free_port_pair() for _ in range(5)))
 
 
 class S3Server:

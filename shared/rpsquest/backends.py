@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import socket
 import string
 import sys
 import time
@@ -69,6 +70,27 @@ class WeedPorts:
     volume: int
     filer: int
     admin: int
+
+
+def _free_port_pair() -> int:
+    """A loopback port p with p + 10000 free too: weed puts each gRPC port there."""
+    while True:
+        with socket.socket() as first:
+            first.bind((LOOPBACK, 0))
+            port = int(first.getsockname()[1])
+            if port + 10000 > 65535:
+                continue
+            with socket.socket() as second:
+                try:
+                    second.bind((LOOPBACK, port + 10000))
+                except OSError:
+                    continue
+            return port
+
+
+def free_weed_ports() -> WeedPorts:
+    """Five such ports, for a `weed mini` beside any other running one."""
+    return WeedPorts(*(_free_port_pair() for _ in range(5)))
 
 
 def start_s3(

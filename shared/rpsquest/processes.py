@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,13 @@ PORTS = {"devbroker": 8080, "start_game": 8081, "play": 8082, "train": 8083, "pr
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
 LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
 
 
 def wheel_binary(name: str, wheel: str) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ import yaml
 from rpsquest.backends import (
     WeedPorts,
     bucket_names,
+    drop_database,
     ensure_database,
+    free_weed_ports,
     make_buckets,
     mlflow_command,
     s3_client,
@@ -39,6 +43,7 @@ from rpsquest.kustomize import (
     container_env,
     ensure_secrets,
     find,
+    generate_secrets,
     ksvc_name,
     read_secrets,
     render,
@@ -50,11 +55,13 @@ from rpsquest.processes import (
     PROMETHEUS_PORT,
     Server,
     alertmanager_binary,
+    free_port,
     prometheus_config,
     spawn,
     start_alertmanager,
     start_broker,
     start_prometheus,
+    stop_all,
     wait_healthy,
 )
 
@@ -161,6 +168,12 @@ class Production:
     @property
     def admin_token(self) -> str:
         return read_secrets(self.secrets_file)["rps-secrets"]["admin-token"]
+
+    def database_url(self, key: str) -> str:
+        """A database URL of the generated Secrets ("database-url", "mlflow-database-url"),
+        its host rewritten to loopback."""
+        url = read_secrets(self.secrets_file)["rps-secrets"][key]
+        return self.ports.loopback().rewrite(url)
 
     @property
     def mlflow_url(self) -> str:
@@ -343,3 +356,42 @@ class Production:
             ("logs", str(self.logs)),
             ("MLflow UI", self.mlflow_url),
         ]
+
+
+@contextmanager
+def throwaway(
+    repo: Path,
+    directory: Path,
+    overrides: Mapping[str, str],
+    broker_options: Sequence[str] = (),
+    pings: bool = False,
+) -> Iterator[Production]:
+    """The production profile from empty, beside anything else running: free ports, databases
+    of its own on the machine's PostgreSQL (dropped on exit), S3 and MLflow data under
+    `directory`; no Prometheus or Alertmanager. For the end-to-end tests and the soak."""
+    secrets = directory / "secrets.yaml"
+    suffix = f"_tmp_{uuid.uuid4().hex[:8]}"
+    secrets.write_text(yaml.safe_dump_all(generate_secrets(repo / SECRETS_EXAMPLE, suffix)))
+    ports = ProductionPorts(
+        functions={name: free_port() for name in ("devbroker", *FUNCTIONS)},
+        s3=free_weed_ports(),
+        mlflow=free_port(),
+        prometheus=None,
+        alertmanager=None,
+    )
+    production = Production(
+        repo,
+        directory,
+        ports,
+        secrets_path=secrets,
+        overrides=overrides,
+        pings=pings,
+        broker_options=broker_options,
+    )
+    try:
+        production.start()
+        yield production
+    finally:
+        stop_all(production.servers)
+        for key in ("database-url", "mlflow-database-url"):
+            drop_database(production.database_url(key))

@@ -12,11 +12,11 @@ from selenium.webdriver.support.wait import WebDriverWait
 from sqlalchemy import create_engine, insert, select
 
 from rpsquest.game.rules import MOVES
+from rpsquest.processes import free_port
 from rpsquest.store.schema import games
 from tests.browser.conftest import accessibility_violations
 from tests.conftest import REPO
 from tests.factories import finished_game_row
-from tests.helpers import free_port
 from tests.integration.conftest import stored
 from tests.training_fixture import project_env, publish_copy
 

@@ -13,8 +13,8 @@ import requests
 from cloudevents.conversion import to_binary
 
 from rpsquest.local import Server, start_broker, wait_healthy
+from rpsquest.processes import free_port
 from tests.conftest import REPO
-from tests.helpers import free_port
 from tests.integration.conftest import launch
 from tests.training_fixture import SMALLER
 

@@ -16,9 +16,10 @@ import yaml
 
 from rpsquest.events import TRAINING_REQUESTED, new_event
 from rpsquest.local import start_alertmanager, start_prometheus, wait_healthy
+from rpsquest.processes import free_port
 from tests.conftest import REPO
 from tests.e2e.conftest import publish
-from tests.helpers import free_port, wait_for
+from tests.helpers import wait_for
 from tests.prometheus import AlertmanagerApi, PrometheusApi, stack_config
 
 RULES = yaml.safe_load((REPO / "observability" / "alerts.yml").read_text())["groups"]

@@ -24,9 +24,10 @@ from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.game.legacy import LEGACY_BOTS
 from rpsquest.game.policies import ML_POLICIES
 from rpsquest.local import start_prometheus
+from rpsquest.processes import free_port
 from tests.conftest import REPO
 from tests.e2e.conftest import publish, serving
-from tests.helpers import free_port, wait_for
+from tests.helpers import wait_for
 from tests.prometheus import PrometheusApi, stack_config
 
 SCRAPE_SECONDS = 5  # observability/prometheus.yml

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from sqlalchemy import create_engine, select
 
-from rpsquest.backends import drop_database
 from rpsquest.client import Client
 from rpsquest.events import PROMOTION_REQUESTED, TRAINING_REQUESTED, new_event
 from rpsquest.images import FUNCTIONS
@@ -27,20 +24,16 @@ from rpsquest.kustomize import (
     SINK_ENV,
     container,
     find,
-    generate_secrets,
     ksvc_name,
-    read_secrets,
     render,
 )
-from rpsquest.processes import stop_all
-from rpsquest.production import Production, ProductionPorts
+from rpsquest.production import Production, throwaway
 from rpsquest.registry import REGISTERED_MODELS
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import games, promotion_ledger, rounds
 from tests.conftest import REPO
 from tests.e2e.conftest import BLIND, publish
-from tests.helpers import free_port, wait_for
-from tests.seaweedfs import free_weed_ports
+from tests.helpers import wait_for
 from tests.training_fixture import SMALLER
 
 # Each test trains models on two cores; on a busy machine that is minutes, not seconds.
@@ -92,43 +85,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     PostgreSQL, a fresh S3 data folder and MLflow server; smaller model configs and a smaller
     bootstrap so training takes seconds; promotion after 5 games."""
     directory = tmp_path_factory.mktemp("production")
-    secrets = directory / "secrets.yaml"
-    suffix = f"_e2e_{uuid.uuid4().hex[:8]}"
-    secrets.write_text(
-        yaml.safe_dump_all(generate_secrets(REPO / "knative/base/secrets.example.yaml", suffix))
-    )
-    ports = ProductionPorts(
-        functions={name: free_port() for name in ("devbroker", *FUNCTIONS)},
-        s3=free_weed_ports(),
-        mlflow=free_port(),
-        prometheus=None,
-        alertmanager=None,
-    )
-    production = Production(
-        REPO,
-        directory,
-        ports,
-        secrets_path=secrets,
-        overrides={
-            "RPS_MODEL_CONFIGS": str(_configs(directory)),
-            "RPS_TRAIN_BOOTSTRAP_ROUNDS": "800",
-            "RPS_PROMOTION_MIN_GAMES": "5",
-            # the promotion under test must find the blind Production model, which the
-            # adaptive policy's online experts would hide (docs/policy.md)
-            "RPS_ADAPTIVE_POLICY": "false",
-        },
-        # train's Trigger retries after 10 s and 30 s: three times that gives a restarted
-        # MLflow server on a busy machine time to come back before the retries run out
-        broker_options=("--time-scale", "3"),
-    )
-    try:
-        production.start()
+    overrides = {
+        "RPS_MODEL_CONFIGS": str(_configs(directory)),
+        "RPS_TRAIN_BOOTSTRAP_ROUNDS": "800",
+        "RPS_PROMOTION_MIN_GAMES": "5",
+        # the promotion under test must find the blind Production model, which the
+        # adaptive policy's online experts would hide (docs/policy.md)
+        "RPS_ADAPTIVE_POLICY": "false",
+    }
+    # train's Trigger retries after 10 s and 30 s: three times that gives a restarted MLflow
+    # server on a busy machine time to come back before the retries run out
+    with throwaway(REPO, directory, overrides, broker_options=("--time-scale", "3")) as production:
         yield Stack(production)
-    finally:
-        stop_all(production.servers)
-        values = read_secrets(secrets)["rps-secrets"]
-        for key in ("database-url", "mlflow-database-url"):
-            drop_database(ports.loopback().rewrite(values[key]))
 
 
 def _phases_since(stack: Stack, since: str) -> set[str]:

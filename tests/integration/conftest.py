@@ -15,11 +15,11 @@ from sqlalchemy import create_engine, select
 
 from rpsquest.images import StagedFunction, stage
 from rpsquest.local import Server, start_function, wait_healthy
-from rpsquest.processes import stop_all
+from rpsquest.processes import free_port, stop_all
 from rpsquest.production import default_image_cache, start_staged
 from rpsquest.store.schema import games, predictions, rounds
 from tests.conftest import BACKENDS, REPO, fresh_database
-from tests.helpers import free_port, move, new_game
+from tests.helpers import move, new_game
 from tests.training_fixture import project_env
 
 ADMIN_TOKEN = "integration-admin-token"

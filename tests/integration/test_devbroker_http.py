@@ -29,8 +29,8 @@ from rpsquest.events import (
     new_event,
 )
 from rpsquest.local import Server, wait_healthy
+from rpsquest.processes import free_port
 from tests.conftest import REPO
-from tests.helpers import free_port
 from tests.helpers import wait_for as poll  # FakeService.wait_for is another thing
 
 Answer = tuple[int, dict[str, str], bytes]

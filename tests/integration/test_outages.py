@@ -33,10 +33,10 @@ from rpsquest.events import (
     new_event,
 )
 from rpsquest.modelstore import FolderStore, S3Store
-from rpsquest.processes import Server, spawn, wait_healthy
+from rpsquest.processes import Server, free_port, spawn, wait_healthy
 from rpsquest.registry import current_aliases
 from tests.conftest import POSTGRES_ADMIN_URL, fresh_database
-from tests.helpers import free_port, move, new_game
+from tests.helpers import move, new_game
 from tests.integration.conftest import Launcher, servers, stored
 from tests.seaweedfs import BUCKET, S3Server, copy_published, running_s3
 from tests.training_fixture import project_env, publish_copy, smaller_configs_file

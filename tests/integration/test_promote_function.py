@@ -22,8 +22,8 @@ from rpsquest.events import (
     TRAINING_REQUESTED,
     new_event,
 )
+from rpsquest.processes import free_port
 from rpsquest.store.schema import dead_letters
-from tests.helpers import free_port
 from tests.training_fixture import project_env, smaller_configs_file
 
 pytestmark = pytest.mark.slow

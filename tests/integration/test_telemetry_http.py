@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, select
 
 from rpsquest.events import PING, TELEMETRY_REQUESTED, new_event
 from rpsquest.local import Server
+from rpsquest.processes import free_port
 from rpsquest.store.schema import games
 from tests.conftest import REPO
-from tests.helpers import free_port
 from tests.integration.conftest import ADMIN_TOKEN, servers
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -15,7 +15,7 @@ from rpsquest.modelstore import (
     StoreError,
     open_store,
 )
-from tests.helpers import free_port
+from rpsquest.processes import free_port
 
 ONNX_A = b"\x08\x07onnx graph A"
 ONNX_B = b"\x08\x07onnx graph B, a different model"

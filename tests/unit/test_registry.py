@@ -20,6 +20,7 @@ from rpsquest.game.policies import ALIASES, FAMILY_NAMES
 from rpsquest.manifest import read_manifest
 from rpsquest.models.export import create_session, predict_onnx
 from rpsquest.modelstore import ArtifactMissing, FolderStore, open_store
+from rpsquest.processes import free_port
 from rpsquest.registry import (
     EXPERIMENT,
     RegistryUnavailable,
@@ -31,7 +32,6 @@ from rpsquest.registry import (
     serving_models,
     set_aliases,
 )
-from tests.helpers import free_port
 from tests.training_fixture import Cycle, project_settings, smaller_configs
 
 pytestmark = pytest.mark.slow

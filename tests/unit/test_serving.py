@@ -15,9 +15,9 @@ from rpsquest.features import N_V2_FEATURES, PROBE_VECTOR
 from rpsquest.game.bots import AliasPrediction, ModelUnavailable
 from rpsquest.gameplay import Gameplay
 from rpsquest.modelstore import FolderStore, open_store
+from rpsquest.processes import free_port
 from rpsquest.serving import RETRY_SECONDS, ServingModels
 from rpsquest.store.schema import rounds
-from tests.helpers import free_port
 from tests.training_fixture import project_settings, publish_copy
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
 """A local stand-in for the Knative Broker: the same Triggers, retries, dead letters and
 PingSources, read from knative/ (SPEC §10.4). Development only; the cluster runs the real Broker.
 
-python -m rpsquest.devbroker [--pings] [--time-scale X] [--port 8080] [--workers N]
-                             [--subscriber NAME=URL ...]
+python -m rpsquest.devbroker [--pings [--schedule-speed X]] [--time-scale X] [--port 8080]
+                             [--workers N] [--subscriber NAME=URL ...]
 
 By job, each importing only those before it:
 

@@ -1,7 +1,7 @@
 """A local stand-in for the Knative Broker, serving the manifests under knative/ on loopback.
 
-python -m rpsquest.devbroker [--pings] [--time-scale X] [--port 8080] [--workers N]
-                             [--subscriber NAME=URL ...]
+python -m rpsquest.devbroker [--pings [--schedule-speed X]] [--time-scale X] [--port 8080]
+                             [--workers N] [--subscriber NAME=URL ...]
 """
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--time-scale", type=float, default=1.0, help="multiply every backoff (tests use 0.001)"
     )
     parser.add_argument(
+        "--schedule-speed",
+        type=float,
+        default=1.0,
+        help="with --pings, run the schedules this many times faster (a soak: 15)",
+    )
+    parser.add_argument(
         "--subscriber",
         type=parse_subscriber,
         action="append",
@@ -78,7 +84,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = make_server(args.host, args.port, create_app(broker, args.pings), threaded=True)
     stop = threading.Event()
     if args.pings:
-        threading.Thread(target=broker.run_schedules, args=(stop,), daemon=True).start()
+        threading.Thread(
+            target=broker.run_schedules,
+            args=(stop,),
+            kwargs={"speed": args.schedule_speed},
+            daemon=True,
+        ).start()
     log.info(
         "dev broker %s on http://%s:%d/: %d triggers, %d workers, ping sources %s (%s)",
         topology.broker,

@@ -3,7 +3,8 @@
 import base64
 import json
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,33 @@ def test_schedules_emit_pings_when_due(make_broker):
     assert delivered["rpsintent"] == "training.requested"
     assert delivered["time"] == "2026-03-01T10:30:00Z"
     assert not runner.is_alive()
+
+
+def test_sped_up_schedules_fire_at_their_schedule_times_sooner(make_broker):
+    subscribers = Subscribers()
+    broker, _ = make_broker(subscribers)
+    stop = threading.Event()
+    began, at = time.monotonic(), datetime(2026, 3, 1, 10, 29, 0, tzinfo=UTC)
+
+    def clock() -> datetime:
+        return at + timedelta(seconds=time.monotonic() - began)
+
+    # a minute of schedule in a tenth of a second
+    runner = threading.Thread(target=broker.run_schedules, args=(stop, clock, 600.0))
+    runner.start()
+    try:
+        for _ in range(100):
+            if subscribers.calls:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        runner.join(5)
+    broker.wait_idle(5)
+
+    (delivered, *_) = subscribers.events(TRAIN)
+    assert delivered["time"] == "2026-03-01T10:30:00Z"
+    assert time.monotonic() - began < 5
 
 
 def test_dead_letter_files_never_overwrite(tmp_path, make_broker):

@@ -14,6 +14,7 @@ from rpsquest import FEATURE_CONTRACT, metrics, registry
 from rpsquest.arena.zoo import ZOO_TYPES
 from rpsquest.errors import Unavailable
 from rpsquest.modelstore import open_store
+from rpsquest.processes import free_port
 from rpsquest.store.coordination import acquire_lease
 from rpsquest.store.database import migrate, open_engine, write_transaction
 from rpsquest.store.lineages import record_version, version_metrics
@@ -21,7 +22,6 @@ from rpsquest.store.schema import model_versions, training_cycles
 from rpsquest.training import cycle
 from rpsquest.training.cycle import LEASE, has_current_versions, lineage_configs, run_cycle
 from rpsquest.training.strength import type_metric
-from tests.helpers import free_port
 from tests.training_fixture import project_settings, smaller_configs
 
 pytestmark = pytest.mark.slow  # models train

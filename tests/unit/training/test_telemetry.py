@@ -5,10 +5,11 @@ from rpsquest import metrics
 from rpsquest.api import TelemetryRequest
 from rpsquest.client import Client
 from rpsquest.errors import Unavailable, ValidationError
+from rpsquest.processes import free_port
 from rpsquest.store.database import open_engine, write_transaction
 from rpsquest.store.schema import kv
 from rpsquest.training.telemetry import ROTATION_KEY, play_telemetry, take_slot
-from tests.helpers import concurrently, free_port
+from tests.helpers import concurrently
 
 
 def test_each_call_takes_the_next_policy_and_the_next_players(database):
