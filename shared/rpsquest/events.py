@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Protocol, Self, TypeVar
 
 from cloudevents.conversion import to_binary
@@ -123,6 +124,12 @@ def event_response(event: CloudEvent) -> Response:
     return Response(body, status=200, headers=headers)
 
 
+def acknowledged() -> Response:
+    """An event taken with no reply: 204, so the Broker publishes nothing (and no body goes out
+    labelled as something it is not)."""
+    return Response(status=HTTPStatus.NO_CONTENT)
+
+
 def serialise(event: CloudEvent) -> str:
     return json.dumps({"attributes": dict(event.get_attributes()), "data": event.data})
 
@@ -154,7 +161,7 @@ def deliver(
         metrics.EVENTS.labels(function, event.type, "duplicate").inc()
         if claim.state == "busy":
             raise Busy("This event is being processed; retry later.")
-        return event_response(deserialise(claim.reply)) if claim.reply else Response(status=200)
+        return event_response(deserialise(claim.reply)) if claim.reply else acknowledged()
     try:
         reply = process(event)
         finish_event(
@@ -170,7 +177,7 @@ def deliver(
             forget_event(database, function, event.source, event.id)
         raise
     metrics.EVENTS.labels(function, event.type, "processed").inc()
-    return event_response(reply) if reply else Response(status=200)
+    return event_response(reply) if reply else acknowledged()
 
 
 def send(sink_url: str, event: CloudEvent) -> None:
