@@ -79,7 +79,19 @@ def read_json(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> dict[str, Any
         raise InvalidJson("The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise InvalidJson("The body must be a JSON object.")
+    if not is_unicode(body):
+        raise InvalidJson("The body holds an unpaired surrogate escape (\\ud800-\\udfff).")
     return body
+
+
+def is_unicode(value: Any) -> bool:
+    """Whether JSON-decoded `value` is text UTF-8 can carry: json.loads takes an unpaired
+    surrogate escape as a lone code point, which neither a reply nor the store can encode."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def require_admin(request: Request, settings: Settings) -> None:
