@@ -9,7 +9,7 @@ from flask import Flask, request
 
 from rpsquest import metrics, openapi, web
 from rpsquest.config import Settings
-from rpsquest.errors import Unavailable
+from rpsquest.errors import RpsError, Unavailable
 from rpsquest.modelstore import StoreError
 
 STARTED = openapi.Operation("Start.", {201: openapi.Reply("Started.", {"type": "object"})})
@@ -108,3 +108,15 @@ def test_an_outage_is_logged_with_the_first_line_of_its_cause(caplog):
     assert "play POST /: The game store is busy" in caplog.text
     assert "connection refused" in caplog.text
     assert "SELECT" not in caplog.text
+
+
+def test_an_unpaired_surrogate_escape_is_invalid_json():
+    """Found by the fuzz test: json.loads takes it, and the store or the reply then failed."""
+    body = b'{"a": "\\udc00"}'
+    with (
+        Flask(__name__).test_request_context("/", method="POST", data=body),
+        pytest.raises(RpsError) as caught,
+    ):
+        web.read_json(request)
+
+    assert caught.value.code == "invalid_json"
