@@ -9,13 +9,17 @@ import pytest
 from openapi_spec_validator import validate
 
 from tests.unit.functions.conftest import ADMIN_TOKEN
+from tests.unit.functions.test_metrics import MODEL_CONFIGS
 
 FUNCTIONS = ["start_game", "play", "train", "promote"]
 
 
 @pytest.fixture(params=FUNCTIONS)
 def served(request, client_for):
-    client = client_for(request.param, RPS_ADMIN_TOKEN=ADMIN_TOKEN)
+    # promote's business gauges, registered once loaded, read its store: give it its configs
+    client = client_for(
+        request.param, RPS_ADMIN_TOKEN=ADMIN_TOKEN, RPS_MODEL_CONFIGS=str(MODEL_CONFIGS)
+    )
     target = inspect.unwrap(client.application.view_functions["run"])
     service = target.__globals__["SERVICE"]  # main.py's web.Service
     return client, service
