@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, func, select
 
 from rpsquest.processes import Server
 from rpsquest.store.schema import games, rounds
+from tests.conftest import REPO
 from tests.helpers import free_port, new_game
 from tests.integration.conftest import ADMIN_TOKEN, Platform
 
@@ -42,7 +43,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-# Cases of a route that costs far more than the others, and not many of them are needed.
+# Accepted cases of a route that costs far more than the others (a telemetry game each).
 EXPENSIVE = {("train", "POST", "/telemetry"): 10}
 # Routes left out: train's POST / (training.requested) and POST /run each start a training cycle,
 # minutes long even on an empty store (the first bootstraps from the human corpus). The cycle
@@ -80,10 +81,16 @@ def _fuzz(function: str, server: Server, mutate: Mutate | None = None) -> Counte
     counter = itertools.count()
     for index, operation in enumerate(operations):
         share = -(-(CASES_PER_FUNCTION - tally["cases"]) // (len(operations) - index))
-        budget = _expensive(function, operation) or share
+        expensive = _expensive(function, operation)
+        budget = share
         for mode in (GenerationMode.NEGATIVE, GenerationMode.POSITIVE):
             before = tally["cases"]
-            examples = budget // 2 if mode is GenerationMode.NEGATIVE else budget
+            # Refused (negative) cases are cheap everywhere; an expensive route's accepted ones
+            # are capped.
+            if mode is GenerationMode.NEGATIVE:
+                examples = budget if expensive else budget // 2
+            else:
+                examples = expensive or budget
 
             @settings(
                 max_examples=examples,
@@ -182,6 +189,7 @@ def pipeline(launch, tmp_path) -> Iterator[dict[str, Server]]:
         "RPS_ADMIN_TOKEN": ADMIN_TOKEN,
         "K_SINK": f"http://127.0.0.1:{free_port()}/",
         "RPS_TELEMETRY_GAMES": "1",
+        "RPS_MODEL_CONFIGS": str(REPO / "configs" / "model_configs.json"),
     }
     start_game = launch("start_game", **env)
     play = launch("play", **env)
