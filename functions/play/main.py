@@ -7,6 +7,7 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import events, web
+from rpsquest import operations as op
 from rpsquest.api import GameStateRequest, PlayRequest, PredictionsQuery
 from rpsquest.config import Settings
 from rpsquest.gameplay import Gameplay
@@ -30,7 +31,7 @@ def _play_or_hint(request: Request) -> Response | tuple[dict, int]:
     if events.is_cloudevent(request):  # model.promoted: re-read the manifest, trust nothing else
         events.parse_event(request, [events.MODEL_PROMOTED])
         MODELS.on_promoted()
-        return Response(status=200)
+        return events.acknowledged()
     return _play(request)
 
 
@@ -57,12 +58,14 @@ SERVICE = web.Service(
     "play",
     SETTINGS,
     [
-        web.Route("POST", "/", _play_or_hint),
-        web.Route("POST", "/play", _play),
-        web.Route("POST", "/state", _state),
-        web.Route("GET", "/models", lambda _r: (MODELS.status(), 200), "admin"),
-        web.Route("POST", "/reload", _reload, "admin"),
-        web.Route("GET", "/predictions", _predictions, "admin"),
+        web.Route("POST", "/", _play_or_hint, operation=op.PLAY_OR_HINT),
+        web.Route("POST", "/play", _play, operation=op.PLAY),
+        web.Route("POST", "/state", _state, operation=op.STATE),
+        web.Route(
+            "GET", "/models", lambda _r: (MODELS.status(), 200), "admin", operation=op.MODELS
+        ),
+        web.Route("POST", "/reload", _reload, "admin", operation=op.RELOAD),
+        web.Route("GET", "/predictions", _predictions, "admin", operation=op.PREDICTIONS),
     ],
     health_extra=lambda: {"manifest_version": MODELS.manifest_version},
 )

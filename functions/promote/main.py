@@ -7,6 +7,7 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import events, metrics, web
+from rpsquest import operations as op
 from rpsquest.api import DeadLetterQuery, LedgerQuery, PromoteRequest, ReplayRequest, SwapRequest
 from rpsquest.config import Settings
 from rpsquest.manifest import read_manifest
@@ -61,7 +62,7 @@ def _aliases(_request: Request) -> tuple[dict, int]:
 
 def _dead_letter(request: Request) -> Response:
     promoter().record_dead_letter(events.parse_event(request, None))
-    return Response(status=200)
+    return events.acknowledged()
 
 
 def _dead_letters(request: Request) -> tuple[dict, int]:
@@ -78,14 +79,14 @@ SERVICE = web.Service(
     "promote",
     SETTINGS,
     [
-        web.Route("POST", "/", _on_event, "network"),
-        web.Route("POST", "/dead-letter", _dead_letter, "network"),
-        web.Route("POST", "/run", _run, "admin"),
-        web.Route("POST", "/promote", _swap, "admin"),
-        web.Route("GET", "/promotions", _promotions, "admin"),
-        web.Route("GET", "/aliases", _aliases, "admin"),
-        web.Route("GET", "/dead-letters", _dead_letters, "admin"),
-        web.Route("POST", "/dead-letters/replay", _replay, "admin"),
+        web.Route("POST", "/", _on_event, "network", operation=op.PROMOTE_EVENT),
+        web.Route("POST", "/dead-letter", _dead_letter, "network", operation=op.DEAD_LETTER),
+        web.Route("POST", "/run", _run, "admin", operation=op.PROMOTE_RUN),
+        web.Route("POST", "/promote", _swap, "admin", operation=op.SWAP),
+        web.Route("GET", "/promotions", _promotions, "admin", operation=op.PROMOTIONS),
+        web.Route("GET", "/aliases", _aliases, "admin", operation=op.ALIASES),
+        web.Route("GET", "/dead-letters", _dead_letters, "admin", operation=op.DEAD_LETTERS),
+        web.Route("POST", "/dead-letters/replay", _replay, "admin", operation=op.REPLAY),
     ],
 )
 

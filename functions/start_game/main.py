@@ -7,6 +7,7 @@ import functools
 import functions_framework
 from flask import Request, Response
 
+from rpsquest import operations as op
 from rpsquest import player_page, web
 from rpsquest.api import LeaderboardQuery, SessionQuery, StartGameRequest
 from rpsquest.config import Settings
@@ -48,11 +49,11 @@ SERVICE = web.Service(
     "start_game",
     SETTINGS,
     [
-        web.Route("POST", "/", _start),
-        web.Route("POST", "/start_game", _start),
-        web.Route("GET", "/leaderboard", _leaderboard),
-        web.Route("GET", "/bots", lambda _r: (standings().bots(), 200)),
-        web.Route("GET", "/me", _me),
+        web.Route("POST", "/", _start, operation=op.START_GAME),
+        web.Route("POST", "/start_game", _start, operation=op.START_GAME),
+        web.Route("GET", "/leaderboard", _leaderboard, operation=op.LEADERBOARD),
+        web.Route("GET", "/bots", lambda _r: (standings().bots(), 200), operation=op.BOTS),
+        web.Route("GET", "/me", _me, operation=op.ME),
         *player_page.routes(SETTINGS),  # GET /: the player's page, its stylesheet and script
     ],
 )

@@ -6,6 +6,7 @@ import functions_framework
 from flask import Request, Response
 
 from rpsquest import events, web
+from rpsquest import operations as op
 from rpsquest.api import TelemetryRequest, TrainRequest
 from rpsquest.config import Settings
 from rpsquest.training.cycle import LEASE_SECONDS
@@ -45,9 +46,9 @@ SERVICE = web.Service(
     "train",
     SETTINGS,
     [
-        web.Route("POST", "/", _on_event, "network"),
-        web.Route("POST", "/run", _run, "admin"),
-        web.Route("POST", "/telemetry", _telemetry, "admin"),
+        web.Route("POST", "/", _on_event, "network", operation=op.TRAIN_EVENT),
+        web.Route("POST", "/run", _run, "admin", operation=op.TRAIN_RUN),
+        web.Route("POST", "/telemetry", _telemetry, "admin", operation=op.TELEMETRY),
     ],
 )
 

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, Self, cast, get_args
+from typing import Any, ClassVar, Literal, Protocol, Self, cast, get_args
 
 from rpsquest.errors import (
     InvalidDifficulty,
@@ -17,6 +17,7 @@ from rpsquest.errors import (
 )
 from rpsquest.game.policies import FAMILY_NAMES, ML_POLICIES, POLICIES
 from rpsquest.game.rules import MOVES, Move
+from rpsquest.schemas import BOOLEAN, DIFFICULTY, FAMILY, MOVE, POLICY, Schema, fields
 
 Difficulty = Literal["normal", "easy"]
 Source = Literal["human", "telemetry"]
@@ -27,6 +28,15 @@ SESSION_HEADER = "X-Session-Id"
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_NAME = 40
 _MAX_GAME_ID = 64
+_MAX_LIMIT = 200
+
+# The request schemas below describe what the parsers accept, for the OpenAPI documents
+# (rpsquest.openapi); tests/unit/test_api.py holds each to its parser. Names are matched
+# case-insensitively and trimmed, which a schema cannot say: it names the canonical spelling.
+GAME_ID: Schema = {"type": "string", "minLength": 1, "maxLength": _MAX_GAME_ID}
+SESSION_ID: Schema = {"type": "string", "pattern": f"^{_SESSION_ID.pattern}$"}
+FAMILIES: Schema = {"type": "array", "items": FAMILY, "minItems": 1}
+LIMIT: Schema = {"type": "integer", "minimum": 1, "maximum": _MAX_LIMIT, "default": 20}
 
 
 class Headers(Protocol):
@@ -72,8 +82,11 @@ def _session_id(raw: str, where: str) -> str:
 
 def _game_id(body: Mapping[str, Any]) -> str:
     game_id = _optional(body, "game_id", str, "a string")
-    if not game_id or len(game_id) > _MAX_GAME_ID:
-        raise ValidationError(f"'game_id' is required: a string of at most {_MAX_GAME_ID}.")
+    # Printable: PostgreSQL refuses a NUL in text outright (a 500 where a 400 is due).
+    if not game_id or len(game_id) > _MAX_GAME_ID or not game_id.isprintable():
+        raise ValidationError(
+            f"'game_id' is required: a string of at most {_MAX_GAME_ID} printable characters."
+        )
     return str(game_id)
 
 
@@ -91,6 +104,25 @@ def default_player_name(session_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StartGameRequest:
+    schema: ClassVar[Schema] = fields(
+        {"policy": {**POLICY, "description": "case-insensitive"}},
+        {
+            "difficulty": {**DIFFICULTY, "default": "normal"},
+            "player_name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": _MAX_NAME,
+                "description": "trimmed; no control or format characters",
+            },
+            "session_id": SESSION_ID,
+            "is_test": BOOLEAN,
+            "source": {
+                "enum": ["human", "telemetry"],
+                "description": "telemetry needs the admin bearer",
+            },
+        },
+    )
+
     policy: str
     difficulty: Difficulty = "normal"
     player_name: str | None = None
@@ -127,6 +159,11 @@ class StartGameRequest:
 
 @dataclass(frozen=True, slots=True)
 class PlayRequest:
+    schema: ClassVar[Schema] = fields(
+        {"game_id": GAME_ID, "game_token": {"type": "string", "minLength": 1}, "move": MOVE},
+        {"round": {"type": "integer", "minimum": 1}},
+    )
+
     game_id: str
     game_token: str
     move: Move
@@ -151,6 +188,10 @@ class PlayRequest:
 class GameStateRequest:
     """`{game_id, game_token}` of play's POST /state: a game picked up where it stands."""
 
+    schema: ClassVar[Schema] = fields(
+        {"game_id": GAME_ID, "game_token": {"type": "string", "minLength": 1}}
+    )
+
     game_id: str
     game_token: str
 
@@ -163,6 +204,10 @@ class GameStateRequest:
 class LeaderboardQuery:
     """`?period=7d|30d|all&policy=P` of start_game's GET /leaderboard: by default every game
     ever finished, against any policy."""
+
+    schema: ClassVar[Schema] = fields(
+        {}, {"period": {"enum": list(PERIODS), "default": "all"}, "policy": POLICY}
+    )
 
     period: Period = "all"
     policy: str | None = None
@@ -184,6 +229,8 @@ class SessionQuery:
     """The `X-Session-Id` header of start_game's GET /me. The session id is the credential to
     a session's record, so it travels in a header: a URL ends up in logs and history."""
 
+    schema: ClassVar[Schema] = fields({SESSION_HEADER: SESSION_ID})
+
     session_id: str
 
     @classmethod
@@ -197,6 +244,8 @@ class SessionQuery:
 @dataclass(frozen=True, slots=True)
 class PredictionsQuery:
     """`?game_id=…` of play's admin GET /predictions."""
+
+    schema: ClassVar[Schema] = fields({"game_id": GAME_ID})
 
     game_id: str
 
@@ -222,6 +271,8 @@ def _families(body: Mapping[str, Any]) -> tuple[str, ...] | None:
 class TrainRequest:
     """`{force?, families?}`: the body of training.requested and of train's POST /run."""
 
+    schema: ClassVar[Schema] = fields({}, {"force": BOOLEAN, "families": FAMILIES})
+
     force: bool = False
     families: tuple[str, ...] | None = None
 
@@ -237,6 +288,8 @@ class TrainRequest:
 class PromoteRequest:
     """`{families?}`: the body of promote's POST /run."""
 
+    schema: ClassVar[Schema] = fields({}, {"families": FAMILIES})
+
     families: tuple[str, ...] | None = None
 
     @classmethod
@@ -247,6 +300,8 @@ class PromoteRequest:
 @dataclass(frozen=True, slots=True)
 class SwapRequest:
     """`{family}`: promote's POST /promote swaps that family's Production and B now."""
+
+    schema: ClassVar[Schema] = fields({"family": FAMILY})
 
     family: str
 
@@ -263,16 +318,19 @@ def _family(value: Any) -> str:
 
 
 def _limit(args: Mapping[str, str]) -> int:
-    """`?limit=N` of the admin listings: 1-200, default 20."""
+    """`?limit=N` of the admin listings: 1-200, default 20. ASCII digits only: str.isdigit
+    also takes '²', which int() refuses."""
     raw = args.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
-        raise ValidationError("'limit' must be an integer from 1 to 200.")
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= _MAX_LIMIT:
+        raise ValidationError(f"'limit' must be an integer from 1 to {_MAX_LIMIT}.")
     return int(raw)
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerQuery:
     """`?limit=N&family=F` of GET /promotions: limit 1-200 (default 20), a known family."""
+
+    schema: ClassVar[Schema] = fields({}, {"limit": LIMIT, "family": FAMILY})
 
     limit: int = 20
     family: str | None = None
@@ -287,6 +345,8 @@ class LedgerQuery:
 class DeadLetterQuery:
     """`?limit=N` of promote's GET /dead-letters: limit 1-200 (default 20)."""
 
+    schema: ClassVar[Schema] = fields({}, {"limit": LIMIT})
+
     limit: int = 20
 
     @classmethod
@@ -297,6 +357,8 @@ class DeadLetterQuery:
 @dataclass(frozen=True, slots=True)
 class ReplayRequest:
     """`{id}`: promote's POST /dead-letters/replay sends that dead letter to the Broker again."""
+
+    schema: ClassVar[Schema] = fields({"id": {"type": "integer", "minimum": 1}})
 
     id: int
 
@@ -314,6 +376,10 @@ MAX_TELEMETRY_GAMES = 100
 @dataclass(frozen=True, slots=True)
 class TelemetryRequest:
     """`{games?}`: the body of telemetry.requested and of train's POST /telemetry."""
+
+    schema: ClassVar[Schema] = fields(
+        {}, {"games": {"type": "integer", "minimum": 1, "maximum": MAX_TELEMETRY_GAMES}}
+    )
 
     games: int | None = None
 

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Protocol, Self, TypeVar
 
 from cloudevents.conversion import to_binary
@@ -18,7 +19,7 @@ from sqlalchemy import Engine
 from rpsquest import metrics
 from rpsquest.errors import Busy, InvalidEvent, RpsError, Unavailable
 from rpsquest.store.coordination import claim_event, finish_event, forget_event
-from rpsquest.web import INTERNAL_BODY_LIMIT, read_body
+from rpsquest.web import INTERNAL_BODY_LIMIT, is_unicode, read_body
 
 TRAINING_REQUESTED = "io.rpsquest.training.requested"
 TRAINING_COMPLETED = "io.rpsquest.training.completed"
@@ -34,6 +35,8 @@ EVENT_TYPES = (
     TELEMETRY_REQUESTED,
     PING,
 )
+# What the store keeps of an event's attributes (store/schema.py: processed_events, dead_letters).
+_ATTRIBUTE_LIMITS = {"id": 255, "source": 255, "type": 128}
 # A PingSource cannot set `type`, so it names what it means in the `rpsintent` extension.
 INTENTS = {
     "training.requested": TRAINING_REQUESTED,
@@ -65,6 +68,12 @@ def parse_event(request: Request, accepted: Collection[str] | None) -> Event:
         event = from_http(dict(request.headers), body)
     except GenericException as exc:
         raise InvalidEvent(f"Not a valid CloudEvent: {exc}") from None
+    except ValueError:  # a structured body that is not UTF-8 JSON, before the SDK's own checks
+        raise InvalidEvent("Not a valid CloudEvent: the body is not JSON.") from None
+    for attribute, limit in _ATTRIBUTE_LIMITS.items():
+        value = str(event[attribute])
+        if len(value) > limit or not value.isprintable():
+            raise InvalidEvent(f"The event's {attribute} must be printable, at most {limit} long.")
     kind = event["type"]
     if kind == PING:
         kind = INTENTS.get(str(event.get("rpsintent", "")), PING)
@@ -78,8 +87,8 @@ def parse_event(request: Request, accepted: Collection[str] | None) -> Event:
             raise InvalidEvent("The event data is not JSON.") from None
     if data is None:
         data = {}
-    if not isinstance(data, dict):
-        raise InvalidEvent("The event data must be a JSON object.")
+    if not isinstance(data, dict) or not is_unicode(data):
+        raise InvalidEvent("The event data must be a JSON object of valid Unicode text.")
     return Event(str(event["id"]), str(event["source"]), kind, data)
 
 
@@ -123,6 +132,12 @@ def event_response(event: CloudEvent) -> Response:
     return Response(body, status=200, headers=headers)
 
 
+def acknowledged() -> Response:
+    """An event taken with no reply: 204, so the Broker publishes nothing (and no body goes out
+    labelled as something it is not)."""
+    return Response(status=HTTPStatus.NO_CONTENT)
+
+
 def serialise(event: CloudEvent) -> str:
     return json.dumps({"attributes": dict(event.get_attributes()), "data": event.data})
 
@@ -154,7 +169,7 @@ def deliver(
         metrics.EVENTS.labels(function, event.type, "duplicate").inc()
         if claim.state == "busy":
             raise Busy("This event is being processed; retry later.")
-        return event_response(deserialise(claim.reply)) if claim.reply else Response(status=200)
+        return event_response(deserialise(claim.reply)) if claim.reply else acknowledged()
     try:
         reply = process(event)
         finish_event(
@@ -170,7 +185,7 @@ def deliver(
             forget_event(database, function, event.source, event.id)
         raise
     metrics.EVENTS.labels(function, event.type, "processed").inc()
-    return event_response(reply) if reply else Response(status=200)
+    return event_response(reply) if reply else acknowledged()
 
 
 def send(sink_url: str, event: CloudEvent) -> None:

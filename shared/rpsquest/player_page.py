@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from flask import Request, Response
 
 from rpsquest.config import Settings
+from rpsquest.openapi import Operation, Reply
 from rpsquest.web import Handler, Route
 
 _ASSETS = (
@@ -45,6 +46,13 @@ def routes(settings: Settings) -> list[Route]:
     folder = files("rpsquest") / "page"
     headers = _headers(settings.play_url)
     return [
-        Route("GET", path, _serve((folder / name).read_bytes(), mimetype, headers))
+        Route(
+            "GET",
+            path,
+            _serve((folder / name).read_bytes(), mimetype, headers),
+            operation=Operation(
+                f"The player's page: {name}.", {200: Reply(name, {"type": "string"}, mimetype)}
+            ),
+        )
         for path, name, mimetype in _ASSETS
     ]

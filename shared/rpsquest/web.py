@@ -7,13 +7,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
 
 from flask import Request, Response
 
-from rpsquest import FEATURE_CONTRACT, __version__, metrics
+from rpsquest import FEATURE_CONTRACT, __version__, metrics, openapi, replies
 from rpsquest.api import SESSION_HEADER
 from rpsquest.config import Settings
 from rpsquest.errors import (
@@ -46,6 +46,7 @@ class Route:
     path: str
     handler: Handler
     access: Access = "public"
+    operation: openapi.Operation = field(kw_only=True)
 
 
 def json_response(payload: Payload, status: int = HTTPStatus.OK) -> Response:
@@ -78,7 +79,19 @@ def read_json(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> dict[str, Any
         raise InvalidJson("The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise InvalidJson("The body must be a JSON object.")
+    if not is_unicode(body):
+        raise InvalidJson("The body holds an unpaired surrogate escape (\\ud800-\\udfff).")
     return body
+
+
+def is_unicode(value: Any) -> bool:
+    """Whether JSON-decoded `value` is text UTF-8 can carry: json.loads takes an unpaired
+    surrogate escape as a lone code point, which neither a reply nor the store can encode."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def require_admin(request: Request, settings: Settings) -> None:
@@ -123,6 +136,19 @@ def _cors(request: Request, response: Response, function: str, settings: Setting
     return response
 
 
+_HEALTHZ = openapi.Operation(
+    "Liveness: no store, model store or MLflow is touched.",
+    {200: openapi.Reply("Up.", replies.HEALTH)},
+)
+_METRICS = openapi.Operation(
+    "Prometheus metrics.",
+    {200: openapi.Reply("The exposition format.", {"type": "string"}, "text/plain")},
+)
+_OPENAPI = openapi.Operation(
+    "This document.", {200: openapi.Reply("OpenAPI 3.1.", {"type": "object"})}
+)
+
+
 def _log_outage(function: str, method: str, route: str, error: RpsError) -> None:
     """A dependency is down (Unavailable): the reply says so, the log says why. The cause's
     first line names it; SQLAlchemy's next lines hold the statement and its parameters."""
@@ -131,7 +157,8 @@ def _log_outage(function: str, method: str, route: str, error: RpsError) -> None
 
 
 class Service:
-    """One function's routes plus /healthz and /metrics, each answer timed and counted."""
+    """One function's routes plus /healthz, /metrics and /openapi.json (the document of them
+    all), each answer timed and counted."""
 
     def __init__(
         self,
@@ -143,10 +170,17 @@ class Service:
         self.function = function
         self.settings = settings
         self.routes = [
-            Route("GET", "/healthz", lambda _r: (health(function, **health_extra()), 200)),
-            Route("GET", "/metrics", _metrics_reply, "admin"),
+            Route(
+                "GET",
+                "/healthz",
+                lambda _r: (health(function, **health_extra()), 200),
+                operation=_HEALTHZ,
+            ),
+            Route("GET", "/metrics", _metrics_reply, "admin", operation=_METRICS),
+            Route("GET", "/openapi.json", lambda _r: (self.document, 200), operation=_OPENAPI),
             *routes,
         ]
+        self.document = openapi.document(function, self.routes)
         for route in self.routes:
             metrics.HTTP_DURATION.labels(function, route.path)
             for code in ("200", "400", "404"):

@@ -18,6 +18,7 @@ from rpsquest.local import Server, start_function, wait_healthy
 from rpsquest.processes import free_port, stop_all
 from rpsquest.production import default_image_cache, start_staged
 from rpsquest.store.schema import games, predictions, rounds
+from tests import conformance
 from tests.conftest import BACKENDS, REPO, fresh_database
 from tests.helpers import move, new_game
 from tests.training_fixture import project_env
@@ -51,6 +52,14 @@ def servers(directory: Path, images: Images | None = None) -> Iterator[Launcher]
         yield start
     finally:
         stop_all(started)
+
+
+@pytest.fixture(autouse=True)
+def _conforming_responses() -> Iterator[None]:
+    """Every response a test gets from a function matches the function's OpenAPI document."""
+    with conformance.checked() as checker:
+        yield
+    assert checker.violations == [], "\n".join(checker.violations)
 
 
 @pytest.fixture

@@ -3,13 +3,16 @@ the wire types alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
+from rpsquest import api
 from rpsquest.api import (
+    DeadLetterQuery,
     GameStateRequest,
     LeaderboardQuery,
     PlayRequest,
@@ -114,6 +117,7 @@ PLAY_REFUSED = {
     "empty-game-id": (play(game_id=""), "validation_error", "'game_id' is required"),
     "game-id-of-65": (play(game_id="g" * 65), "validation_error", "at most 64"),
     "game-id-int": (play(game_id=5), "validation_error", "'game_id' must be a string"),
+    "game-id-nul": (play(game_id="g\x00"), "validation_error", "printable"),  # PostgreSQL
     "no-token": (play_without("game_token"), "validation_error", "'game_token' is required"),
     "empty-token": (play(game_token=""), "validation_error", "'game_token' is required"),
     "token-int": (play(game_token=5), "validation_error", "'game_token' must be a string"),
@@ -287,6 +291,14 @@ READS_REFUSED = {
         "validation_error",
         "'game_token' is required",
     ),
+    # str.isdigit takes these, int() does not (found by the fuzz test)
+    "limit-superscript": (
+        DeadLetterQuery.from_args,
+        {"limit": "\u00b2"},
+        "validation_error",
+        "1 to",
+    ),
+    "limit-huge": (DeadLetterQuery.from_args, {"limit": "9" * 5000}, "validation_error", "1 to"),
 }
 
 
@@ -305,3 +317,27 @@ def test_a_read_the_api_forbids_is_refused_with_its_code(parse, given, code, mes
         parse(given)
 
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    "request_type",
+    [kind for kind in vars(api).values() if dataclasses.is_dataclass(kind)],
+    ids=lambda kind: kind.__name__,
+)
+def test_a_request_schema_names_exactly_the_fields_its_parser_reads(request_type):
+    """The OpenAPI documents take these schemas: a field added to the parser but not to its
+    schema (or the reverse) fails here."""
+    names = {f.name for f in dataclasses.fields(request_type)}
+    required = {
+        f.name
+        for f in dataclasses.fields(request_type)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+
+    schema = request_type.schema
+
+    def field_of(name):
+        return "session_id" if name == "X-Session-Id" else name
+
+    assert {field_of(n) for n in schema["properties"]} == names
+    assert {field_of(n) for n in schema["required"]} == required

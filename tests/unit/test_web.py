@@ -7,13 +7,16 @@ import json
 import pytest
 from flask import Flask, request
 
-from rpsquest import metrics, web
+from rpsquest import metrics, openapi, web
 from rpsquest.config import Settings
-from rpsquest.errors import Unavailable
+from rpsquest.errors import RpsError, Unavailable
 from rpsquest.modelstore import StoreError
 
+STARTED = openapi.Operation("Start.", {201: openapi.Reply("Started.", {"type": "object"})})
 SERVICE = web.Service(
-    "start_game", Settings.from_env({}), [web.Route("POST", "/", lambda _r: ({}, 201))]
+    "start_game",
+    Settings.from_env({}),
+    [web.Route("POST", "/", lambda _r: ({}, 201), operation=STARTED)],
 )
 
 
@@ -76,7 +79,9 @@ def test_a_dependency_outage_is_a_json_503(outage):
     def handler(_request):
         raise outage
 
-    service = web.Service("promote", Settings.from_env({}), [web.Route("POST", "/", handler)])
+    service = web.Service(
+        "promote", Settings.from_env({}), [web.Route("POST", "/", handler, operation=STARTED)]
+    )
     with Flask(__name__).test_request_context("/", method="POST"):
         response = service(request)
 
@@ -94,10 +99,24 @@ def test_an_outage_is_logged_with_the_first_line_of_its_cause(caplog):
         except ConnectionRefusedError as exc:
             raise Unavailable("The game store is busy or unreachable; try again.") from exc
 
-    service = web.Service("play", Settings.from_env({}), [web.Route("POST", "/", handler)])
+    service = web.Service(
+        "play", Settings.from_env({}), [web.Route("POST", "/", handler, operation=STARTED)]
+    )
     with Flask(__name__).test_request_context("/", method="POST"):
         service(request)
 
     assert "play POST /: The game store is busy" in caplog.text
     assert "connection refused" in caplog.text
     assert "SELECT" not in caplog.text
+
+
+def test_an_unpaired_surrogate_escape_is_invalid_json():
+    """Found by the fuzz test: json.loads takes it, and the store or the reply then failed."""
+    body = b'{"a": "\\udc00"}'
+    with (
+        Flask(__name__).test_request_context("/", method="POST", data=body),
+        pytest.raises(RpsError) as caught,
+    ):
+        web.read_json(request)
+
+    assert caught.value.code == "invalid_json"
