@@ -28,6 +28,7 @@ SESSION_HEADER = "X-Session-Id"
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_NAME = 40
 _MAX_GAME_ID = 64
+MAX_ROW_ID = 2**31 - 1  # an INTEGER key's largest value (PostgreSQL); a larger one is no row
 _MAX_LIMIT = 200
 
 # The request schemas below describe what the parsers accept, for the OpenAPI documents
@@ -358,15 +359,19 @@ class DeadLetterQuery:
 class ReplayRequest:
     """`{id}`: promote's POST /dead-letters/replay sends that dead letter to the Broker again."""
 
-    schema: ClassVar[Schema] = fields({"id": {"type": "integer", "minimum": 1}})
+    schema: ClassVar[Schema] = fields(
+        {"id": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}}
+    )
 
     id: int
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Self:
         letter_id = _optional(body, "id", int, "an integer")
-        if letter_id is None or letter_id < 1:
-            raise ValidationError("'id' is required: a dead letter's id, an integer of at least 1.")
+        if letter_id is None or not 1 <= letter_id <= MAX_ROW_ID:
+            raise ValidationError(
+                f"'id' is required: a dead letter's id, an integer from 1 to {MAX_ROW_ID}."
+            )
         return cls(id=letter_id)
 
 

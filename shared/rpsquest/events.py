@@ -70,6 +70,8 @@ def parse_event(request: Request, accepted: Collection[str] | None) -> Event:
         raise InvalidEvent(f"Not a valid CloudEvent: {exc}") from None
     except ValueError:  # a structured body that is not UTF-8 JSON, before the SDK's own checks
         raise InvalidEvent("Not a valid CloudEvent: the body is not JSON.") from None
+    except TypeError:  # the SDK hashes attribute values: a list or object where one belongs
+        raise InvalidEvent("Not a valid CloudEvent: an attribute is not a string.") from None
     for attribute, limit in _ATTRIBUTE_LIMITS.items():
         value = str(event[attribute])
         if len(value) > limit or not value.isprintable():

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,10 +29,12 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import create_engine, func, select
 
-from rpsquest.processes import Server
+from rpsquest.images import FUNCTIONS
+from rpsquest.kustomize import ksvc_name
+from rpsquest.processes import Server, free_port, start_broker, wait_healthy
 from rpsquest.store.schema import games, rounds
 from tests.conftest import REPO
-from tests.helpers import free_port, new_game
+from tests.helpers import new_game
 from tests.integration.conftest import ADMIN_TOKEN, Platform
 
 pytestmark = pytest.mark.slow
@@ -181,13 +185,35 @@ def test_start_game_and_play_survive_the_fuzzer(platform: Platform) -> None:
 
 
 @pytest.fixture
-def pipeline(launch, tmp_path) -> Iterator[dict[str, Server]]:
-    """train and promote on one SQLite store, with a sink where nothing listens (sends fail
-    fast, as with no Broker locally) and telemetry played against a start_game and play."""
+def broker(tmp_path) -> Iterator[Server]:
+    """The dev broker as the functions' sink, delivering to nowhere: it takes every event the
+    fuzzed routes send (a replayed dead letter, model.promoted), and none of them goes on to
+    start a training cycle or a promotion."""
+    project = tmp_path / "broker"
+    (project / "knative" / "base").mkdir(parents=True)
+    shutil.copy(REPO / "knative" / "base" / "eventing.yaml", project / "knative" / "base")
+    nowhere = f"http://127.0.0.1:{free_port()}/"
+    options = [f"--subscriber={ksvc_name(name)}={nowhere}" for name in FUNCTIONS]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RPS_")}
+    env["RPS_PROJECT_DIR"] = str(project)
+    server = start_broker(
+        free_port(), project, env, project / "devbroker.log", "--time-scale", "0", *options
+    )
+    try:
+        wait_healthy([server])
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pipeline(launch, tmp_path, broker) -> Iterator[dict[str, Server]]:
+    """train and promote on one SQLite store, sending to the dev broker, with telemetry
+    played against a start_game and play."""
     env = {
         "RPS_DATABASE_URL": f"sqlite:///{tmp_path / 'rps.db'}",
         "RPS_ADMIN_TOKEN": ADMIN_TOKEN,
-        "K_SINK": f"http://127.0.0.1:{free_port()}/",
+        "K_SINK": broker.url,
         "RPS_TELEMETRY_GAMES": "1",
         "RPS_MODEL_CONFIGS": str(REPO / "configs" / "model_configs.json"),
     }

@@ -16,6 +16,7 @@ from rpsquest.api import (
     GameStateRequest,
     LeaderboardQuery,
     PlayRequest,
+    ReplayRequest,
     SessionQuery,
     StartGameRequest,
     default_player_name,
@@ -299,6 +300,8 @@ READS_REFUSED = {
         "1 to",
     ),
     "limit-huge": (DeadLetterQuery.from_args, {"limit": "9" * 5000}, "validation_error", "1 to"),
+    # past an INTEGER key: SQLite and PostgreSQL refused the query itself
+    "replay-id-huge": (ReplayRequest.from_json, {"id": 2**31}, "validation_error", "1 to"),
 }
 
 

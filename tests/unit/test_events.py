@@ -65,6 +65,10 @@ def test_a_ping_takes_the_type_its_intent_names():
         ({**to_binary(new_event("x", TRAINING_REQUESTED, {}, "s"))[0]}, b'{"\\ud800": 1}'),
         to_binary(new_event("x", TRAINING_REQUESTED, {}, "s", event_id="a\x00b")),
         to_binary(new_event("x", TRAINING_REQUESTED, {}, "s", event_id="i" * 256)),
+        (
+            {"Content-Type": "application/cloudevents+json"},
+            b'{"specversion": "1.0", "id": "1", "source": "s", "type": "t", "x": [false]}',
+        ),
     ],
 )
 def test_poison_events_are_rejected_with_invalid_event(headers, body):
