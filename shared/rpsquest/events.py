@@ -25,6 +25,7 @@ TRAINING_COMPLETED = "io.rpsquest.training.completed"
 PROMOTION_REQUESTED = "io.rpsquest.promotion.requested"
 MODEL_PROMOTED = "io.rpsquest.model.promoted"
 TELEMETRY_REQUESTED = "io.rpsquest.telemetry.requested"
+RETENTION_REQUESTED = "io.rpsquest.retention.requested"
 PING = "dev.knative.sources.ping"
 EVENT_TYPES = (
     TRAINING_REQUESTED,
@@ -32,6 +33,7 @@ EVENT_TYPES = (
     PROMOTION_REQUESTED,
     MODEL_PROMOTED,
     TELEMETRY_REQUESTED,
+    RETENTION_REQUESTED,
     PING,
 )
 # A PingSource cannot set `type`, so it names what it means in the `rpsintent` extension.
@@ -39,6 +41,7 @@ INTENTS = {
     "training.requested": TRAINING_REQUESTED,
     "promotion.requested": PROMOTION_REQUESTED,
     "telemetry.requested": TELEMETRY_REQUESTED,
+    "retention.requested": RETENTION_REQUESTED,
 }
 
 
