@@ -135,7 +135,7 @@ def make_plan(inventory: Inventory, keep_per_lineage: int) -> Plan:
     recorded = {(r.family, r.version): r for r in inventory.recorded}
     for family, version in kept:
         if (family, version) in recorded:
-            kept_artifacts[recorded[family, version].artifact].append(f"{family} {version}")
+            kept_artifacts[recorded[family, version].artifact].append(f"{family} version {version}")
 
     versions = []
     for registered in sorted(inventory.registered, key=lambda v: (v.family, v.version)):
