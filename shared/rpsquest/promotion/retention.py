@@ -3,7 +3,7 @@ promote deletes the ones nothing needs. Kept: whatever the serving manifest, a p
 row or an alias (the alias table's or MLflow's) names, and the newest `RPS_RETENTION_VERSIONS`
 versions of every lineage, because a refresh moves an alias to its lineage's newest version and
 a recent few let an operator look back. The rest goes from the model store and from MLflow.
-The plan is a pure function of an inventory, so a dry run shows exactly what a run would do."""
+The plan is a pure function of an inventory, so a dry run shows what a run would do now."""
 
 from __future__ import annotations
 
@@ -110,15 +110,42 @@ def _named(table: AliasVersions) -> Iterator[tuple[str, str, int]]:
 
 def make_plan(inventory: Inventory, keep_per_lineage: int) -> Plan:
     """Which of the existing versions and artifacts to keep, each with its reasons."""
+    kept = _kept_versions(inventory, keep_per_lineage)
+    recorded = {(r.family, r.version): r for r in inventory.recorded}
+    versions = []
+    for registered in sorted(inventory.registered, key=lambda v: (v.family, v.version)):
+        record = recorded.get((registered.family, registered.version))
+        reasons = kept.get((registered.family, registered.version))
+        if reasons:
+            why = tuple(reasons)
+        elif record is None:
+            # train registers before it records, under its lease, which a run holds.
+            why = ("never recorded by train: a cycle cut short",)
+        else:
+            why = (f"older than the newest {keep_per_lineage} of {record.config_id}",)
+        lineage = record.config_id if record else None
+        versions.append(VersionPlan(registered, lineage, bool(reasons), why))
+    kept_artifacts = _kept_artifacts(inventory.manifest, kept, recorded)
+    named = {r.artifact for r in inventory.recorded}
+    artifacts = []
+    for key in sorted(inventory.artifacts):
+        if key in kept_artifacts:
+            artifacts.append(ArtifactPlan(key, True, tuple(kept_artifacts[key])))
+        elif key in named:
+            artifacts.append(ArtifactPlan(key, False, ("named only by versions not kept",)))
+        else:
+            artifacts.append(ArtifactPlan(key, False, ("named by no version: a cycle cut short",)))
+    return Plan(keep_per_lineage, tuple(versions), tuple(artifacts))
+
+
+def _kept_versions(inventory: Inventory, keep_per_lineage: int) -> dict[tuple[str, int], list[str]]:
+    """(family, version) -> why it stays: what references it, and each lineage's newest."""
     kept: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
-    kept_artifacts: defaultdict[str, list[str]] = defaultdict(list)
     if inventory.manifest is not None:
         number = inventory.manifest.manifest_version
         for family, aliases in inventory.manifest.models.items():
             for alias, entry in aliases.items():
                 kept[family, entry.version].append(f"manifest {number}: {alias}")
-                # The manifest names its artifacts itself: they stay whatever the records say.
-                kept_artifacts[entry.artifact].append(f"manifest {number}: {family} {alias}")
     for ledger_id, intended in sorted(inventory.pending.items()):
         for family, alias, version in _named(intended):
             kept[family, version].append(f"pending ledger row {ledger_id}: {alias}")
@@ -132,34 +159,27 @@ def make_plan(inventory: Inventory, keep_per_lineage: int) -> Plan:
     for (family, config_id), numbers in lineages.items():
         for version in sorted(numbers, reverse=True)[:keep_per_lineage]:
             kept[family, version].append(f"newest {keep_per_lineage} of {config_id}")
-    recorded = {(r.family, r.version): r for r in inventory.recorded}
+    return kept
+
+
+def _kept_artifacts(
+    manifest: Manifest | None,
+    kept: Mapping[tuple[str, int], list[str]],
+    recorded: Mapping[tuple[str, int], Recorded],
+) -> dict[str, list[str]]:
+    """key -> why it stays: the manifest names it, or a kept version's record does."""
+    reasons: defaultdict[str, list[str]] = defaultdict(list)
+    if manifest is not None:
+        # The manifest names its artifacts itself: they stay whatever the records say.
+        for family, aliases in manifest.models.items():
+            for alias, entry in aliases.items():
+                reasons[entry.artifact].append(
+                    f"manifest {manifest.manifest_version}: {family} {alias}"
+                )
     for family, version in kept:
         if (family, version) in recorded:
-            kept_artifacts[recorded[family, version].artifact].append(f"{family} version {version}")
-
-    versions = []
-    for registered in sorted(inventory.registered, key=lambda v: (v.family, v.version)):
-        record = recorded.get((registered.family, registered.version))
-        reasons = kept.get((registered.family, registered.version))
-        if reasons:
-            why = tuple(reasons)
-        elif record is None:
-            # train registers before it records, under its lease, which retention holds.
-            why = ("never recorded by train: a cycle cut short",)
-        else:
-            why = (f"older than the newest {keep_per_lineage} of {record.config_id}",)
-        lineage = record.config_id if record else None
-        versions.append(VersionPlan(registered, lineage, bool(reasons), why))
-    named = {r.artifact for r in inventory.recorded}
-    artifacts = []
-    for key in sorted(inventory.artifacts):
-        if key in kept_artifacts:
-            artifacts.append(ArtifactPlan(key, True, tuple(kept_artifacts[key])))
-        elif key in named:
-            artifacts.append(ArtifactPlan(key, False, ("named only by versions not kept",)))
-        else:
-            artifacts.append(ArtifactPlan(key, False, ("named by no version: a cycle cut short",)))
-    return Plan(keep_per_lineage, tuple(versions), tuple(artifacts))
+            reasons[recorded[family, version].artifact].append(f"{family} version {version}")
+    return reasons
 
 
 def take_inventory(settings: Settings, database: Engine, store: ModelStore) -> Inventory:
