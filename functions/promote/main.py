@@ -1,5 +1,5 @@
 """HTTP target for promotion: training.completed and promotion.requested in, model.promoted out;
-the ledger, the alias table and the Broker's dead letters."""
+the ledger, the alias table, the Broker's dead letters and retention (retention.requested)."""
 
 import functools
 
@@ -8,7 +8,14 @@ from flask import Request, Response
 
 from rpsquest import events, metrics, web
 from rpsquest import operations as op
-from rpsquest.api import DeadLetterQuery, LedgerQuery, PromoteRequest, ReplayRequest, SwapRequest
+from rpsquest.api import (
+    DeadLetterQuery,
+    LedgerQuery,
+    PromoteRequest,
+    ReplayRequest,
+    RetentionRequest,
+    SwapRequest,
+)
 from rpsquest.config import Settings
 from rpsquest.manifest import read_manifest
 from rpsquest.promotion.gauges import BusinessGauges
@@ -18,7 +25,7 @@ from rpsquest.store.database import read_connection
 from rpsquest.store.ledger import recent_entries
 
 SETTINGS = Settings.from_env()
-TRIGGERS = [events.TRAINING_COMPLETED, events.PROMOTION_REQUESTED]
+TRIGGERS = [events.TRAINING_COMPLETED, events.PROMOTION_REQUESTED, events.RETENTION_REQUESTED]
 
 
 @functools.cache
@@ -44,6 +51,11 @@ def _run(request: Request) -> tuple[dict, int]:
 def _swap(request: Request) -> tuple[dict, int]:
     body = SwapRequest.from_json(web.read_json(request, web.INTERNAL_BODY_LIMIT))
     return promoter().swap_now(body.family), 200
+
+
+def _gc(request: Request) -> tuple[dict, int]:
+    body = RetentionRequest.from_json(web.read_json(request, web.INTERNAL_BODY_LIMIT))
+    return promoter().collect_garbage(body.dry_run), 200
 
 
 def _promotions(request: Request) -> tuple[dict, int]:
@@ -83,6 +95,7 @@ SERVICE = web.Service(
         web.Route("POST", "/dead-letter", _dead_letter, "network", operation=op.DEAD_LETTER),
         web.Route("POST", "/run", _run, "admin", operation=op.PROMOTE_RUN),
         web.Route("POST", "/promote", _swap, "admin", operation=op.SWAP),
+        web.Route("POST", "/gc", _gc, "admin", operation=op.GC),
         web.Route("GET", "/promotions", _promotions, "admin", operation=op.PROMOTIONS),
         web.Route("GET", "/aliases", _aliases, "admin", operation=op.ALIASES),
         web.Route("GET", "/dead-letters", _dead_letters, "admin", operation=op.DEAD_LETTERS),

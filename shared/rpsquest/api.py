@@ -299,6 +299,20 @@ class PromoteRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionRequest:
+    """`{dry_run?}`: the body of retention.requested and of promote's POST /gc; a dry run
+    only reports the plan."""
+
+    schema: ClassVar[Schema] = fields({}, {"dry_run": BOOLEAN})
+
+    dry_run: bool = False
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Self:
+        return cls(dry_run=_optional(body, "dry_run", bool, "a boolean") or False)
+
+
+@dataclass(frozen=True, slots=True)
 class SwapRequest:
     """`{family}`: promote's POST /promote swaps that family's Production and B now."""
 

@@ -17,6 +17,14 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"Config {name}={raw!r} is not an integer.") from None
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        # A lineage's newest version is what promote's refresh moves an alias to: keep it.
+        raise ValueError(f"Config {name}={value} must be at least 1.")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, str(default))
     try:
@@ -60,6 +68,7 @@ class Settings:
     manifest_check_seconds: float
     read_cache_seconds: float
     telemetry_games: int
+    retention_versions: int  # newest versions of each lineage retention keeps, referenced or not
     model_configs: Path
 
     @property
@@ -106,5 +115,6 @@ class Settings:
             manifest_check_seconds=_float(env, "RPS_MANIFEST_CHECK_SECONDS", 5),
             read_cache_seconds=_float(env, "RPS_READ_CACHE_SECONDS", 5),
             telemetry_games=_int(env, "RPS_TELEMETRY_GAMES", 8),
+            retention_versions=_positive_int(env, "RPS_RETENTION_VERSIONS", 3),
             model_configs=project / env.get("RPS_MODEL_CONFIGS", "configs/model_configs.json"),
         )

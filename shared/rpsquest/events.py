@@ -26,6 +26,7 @@ TRAINING_COMPLETED = "io.rpsquest.training.completed"
 PROMOTION_REQUESTED = "io.rpsquest.promotion.requested"
 MODEL_PROMOTED = "io.rpsquest.model.promoted"
 TELEMETRY_REQUESTED = "io.rpsquest.telemetry.requested"
+RETENTION_REQUESTED = "io.rpsquest.retention.requested"
 PING = "dev.knative.sources.ping"
 EVENT_TYPES = (
     TRAINING_REQUESTED,
@@ -33,6 +34,7 @@ EVENT_TYPES = (
     PROMOTION_REQUESTED,
     MODEL_PROMOTED,
     TELEMETRY_REQUESTED,
+    RETENTION_REQUESTED,
     PING,
 )
 # What the store keeps of an event's attributes (store/schema.py: processed_events, dead_letters).
@@ -42,6 +44,7 @@ INTENTS = {
     "training.requested": TRAINING_REQUESTED,
     "promotion.requested": PROMOTION_REQUESTED,
     "telemetry.requested": TELEMETRY_REQUESTED,
+    "retention.requested": RETENTION_REQUESTED,
 }
 
 

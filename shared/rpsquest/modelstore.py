@@ -17,6 +17,7 @@ from typing import Any
 from rpsquest.errors import Unavailable
 
 MANIFEST_KEY = "manifest.json"
+ARTIFACTS = "artifacts"  # the folder every artifact key starts with
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # play checks the manifest on its request path, so a dead endpoint must fail fast, not hang.
 _S3_CONNECT_TIMEOUT, _S3_READ_TIMEOUT, _S3_ATTEMPTS = 3, 20, 3
@@ -40,7 +41,7 @@ def artifact_key(family: str, config_id: str, sha256: str) -> str:
     for label, value in (("family", family), ("config_id", config_id)):
         if not _NAME.fullmatch(value):
             raise ValueError(f"{label} {value!r} cannot be part of an artifact key")
-    return f"artifacts/{family}/{config_id}/{sha256}.onnx"
+    return f"{ARTIFACTS}/{family}/{config_id}/{sha256}.onnx"
 
 
 def _check_key(key: str) -> str:
@@ -67,6 +68,14 @@ class ModelStore(ABC):
     @abstractmethod
     def manifest_tag(self) -> str | None:
         """A cheap token that changes whenever the manifest is replaced; None without one."""
+
+    @abstractmethod
+    def keys(self, folder: str) -> list[str]:
+        """Every key stored under `folder` (such as `artifacts`), sorted: retention's inventory."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object under `key`; one already gone is no error, so a rerun is harmless."""
 
     @abstractmethod
     def _write(self, key: str, data: bytes, content_type: str) -> None:
@@ -129,6 +138,21 @@ class FolderStore(ModelStore):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def keys(self, folder: str) -> list[str]:
+        top = self._path(folder)
+        try:
+            # _write's temporary files start with a dot: a write in progress is no object yet.
+            files = [p for p in top.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        except OSError as error:
+            raise StoreError(f"cannot list {folder} in {self.url}: {error}") from error
+        return sorted(p.relative_to(self.root).as_posix() for p in files)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot delete {key} from {self.url}: {error}") from error
+
     def manifest_tag(self) -> str | None:
         try:
             stat = self._path(MANIFEST_KEY).stat()
@@ -189,6 +213,24 @@ class S3Store(ModelStore):
 
     def exists(self, key: str) -> bool:
         return self._head(key) is not None
+
+    def keys(self, folder: str) -> list[str]:
+        skip = len(self.prefix) + 1 if self.prefix else 0  # "prefix/" before every key
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(folder) + "/"
+            )
+            objects = [item for page in pages for item in page.get("Contents", [])]
+        except self._errors as error:
+            raise self._translate(error, folder, "list") from error
+        return sorted(item["Key"][skip:] for item in objects)
+
+    def delete(self, key: str) -> None:
+        # S3 answers a DELETE of a missing key with success too.
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except self._errors as error:
+            raise self._translate(error, key, "delete") from error
 
     def manifest_tag(self) -> str | None:
         head = self._head(MANIFEST_KEY)

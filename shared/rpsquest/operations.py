@@ -18,6 +18,7 @@ from rpsquest.api import (
     PredictionsQuery,
     PromoteRequest,
     ReplayRequest,
+    RetentionRequest,
     SessionQuery,
     StartGameRequest,
     SwapRequest,
@@ -155,11 +156,17 @@ TELEMETRY = Operation(
 # -- promote --------------------------------------------------------------------------------
 
 PROMOTE_EVENT = Operation(
-    "training.completed (refresh and evaluate) or promotion.requested (evaluate)." + _EVENT_NOTE,
+    "training.completed (refresh and evaluate), promotion.requested (evaluate) or"
+    " retention.requested (collect garbage)." + _EVENT_NOTE,
     {200: Reply("model.promoted, in binary mode.", replies.MODEL_PROMOTED), 204: _ACK},
     body={
         CLOUDEVENT: _cloudevent(
-            [events.TRAINING_COMPLETED, events.PROMOTION_REQUESTED, events.PING]
+            [
+                events.TRAINING_COMPLETED,
+                events.PROMOTION_REQUESTED,
+                events.RETENTION_REQUESTED,
+                events.PING,
+            ]
         )
     },
     errors=(_BUSY, _DOWN),
@@ -182,6 +189,17 @@ SWAP = Operation(
     {200: _CHANGE},
     body={JSON: SwapRequest.schema},
     errors=(_NOT_FOUND, _BUSY, _DOWN),
+)
+GC = Operation(
+    "Retention: delete the artifacts and MLflow versions that nothing references, beyond the"
+    " newest RPS_RETENTION_VERSIONS per lineage; a dry run only reports the plan.",
+    {
+        200: Reply(
+            "Every version and artifact, kept or deleted, with its reasons.", replies.RETENTION_PLAN
+        )
+    },
+    body={JSON: RetentionRequest.schema},
+    errors=(_BUSY, _DOWN),
 )
 PROMOTIONS = Operation(
     "The promotion ledger, newest first.",

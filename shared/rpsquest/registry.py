@@ -13,6 +13,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -323,6 +324,53 @@ def set_aliases(settings: Settings, table: Mapping[str, Mapping[str, int]]) -> N
                 raise ValueError(f"unknown alias {alias!r}; expected one of {ALIASES}")
             if current.get(alias) != int(version):
                 client.set_registered_model_alias(name, alias, str(int(version)))
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredVersion:
+    """One version in MLflow's registry, with the run and logged model that hold its files."""
+
+    family: str
+    version: int
+    run_id: str | None
+    model_id: str | None  # MLflow 3's logged model: the native model's artifacts
+
+
+@_reachable()
+def registered_versions(settings: Settings) -> list[RegisteredVersion]:
+    """Every version of our three registered models, as retention's inventory."""
+    client = connect(settings)
+    found = []
+    for family, name in REGISTERED_MODELS.items():
+        token = None
+        while True:
+            page = client.search_model_versions(f"name = '{name}'", page_token=token)
+            found += [
+                RegisteredVersion(family, int(v.version), v.run_id or None, v.model_id or None)
+                for v in page
+            ]
+            token = page.token
+            if not token:
+                break
+    return found
+
+
+@_reachable()
+def delete_version(settings: Settings, version: RegisteredVersion) -> None:
+    """Delete a version from the registry with its logged model and run, which hold its files
+    (train logs one run per version). MLflow only marks those two deleted; `mlflow gc` on the
+    tracking server removes their artifacts. The version goes last, so a rerun after a crash
+    still finds it and finishes; marking a run or logged model deleted twice is no error."""
+    client = connect(settings)
+    if version.model_id:
+        client.delete_logged_model(version.model_id)
+    if version.run_id:
+        client.delete_run(version.run_id)
+    try:
+        client.delete_model_version(registered_model(version.family), str(version.version))
+    except MlflowException as error:
+        if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
 
 
 def _serving_entry(row: Mapping[str, Any]) -> ModelEntry:

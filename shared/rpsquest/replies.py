@@ -326,3 +326,26 @@ _DEAD_LETTER: Mapping[str, Schema] = {
 }
 DEAD_LETTERS = strict({"dead_letters": array(strict(_DEAD_LETTER)), "count": COUNT})
 REPLAYED = strict({**_DEAD_LETTER, "replayed_at": TIMESTAMP, "sink": STRING})
+
+_COUNTS = strict({"versions": COUNT, "artifacts": COUNT})
+_REASONS = array(STRING)
+RETENTION_PLAN = strict(
+    {
+        "keep_per_lineage": VERSION,
+        "kept": _COUNTS,
+        "deleted": _COUNTS,
+        "versions": array(
+            strict(
+                {
+                    "family": FAMILY,
+                    "version": VERSION,
+                    "config_id": nullable(STRING),
+                    "keep": BOOLEAN,
+                    "reasons": _REASONS,
+                }
+            )
+        ),
+        "artifacts": array(strict({"key": STRING, "keep": BOOLEAN, "reasons": _REASONS})),
+        "dry_run": BOOLEAN,
+    }
+)

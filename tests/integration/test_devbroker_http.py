@@ -234,6 +234,7 @@ def test_a_reply_is_republished_to_the_trigger_of_its_type(stack, encode):
         ("rps-training-schedule", "train", "training.requested", {"force": False}),
         ("rps-promotion-schedule", "promote", "promotion.requested", {}),
         ("rps-telemetry-schedule", "train", "telemetry.requested", {}),
+        ("rps-retention-schedule", "promote", "retention.requested", {"dry_run": False}),
     ],
 )
 def test_an_admin_ping_reaches_its_trigger(stack, name, service, intent, data):

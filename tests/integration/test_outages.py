@@ -27,6 +27,7 @@ from rpsquest.config import Settings
 from rpsquest.events import (
     MODEL_PROMOTED,
     PROMOTION_REQUESTED,
+    RETENTION_REQUESTED,
     TELEMETRY_REQUESTED,
     TRAINING_COMPLETED,
     TRAINING_REQUESTED,
@@ -162,6 +163,8 @@ ROUTES = [
     (Call("promote", "POST", "dead-letter", event=(TRAINING_REQUESTED, {})), 503, 204, 204),
     (Call("promote", "POST", "run", json={}), 503, 503, 503),
     (Call("promote", "POST", "promote", json={"family": "logistic"}), 503, 503, 503),
+    (Call("promote", "POST", "gc", json={"dry_run": True}), 503, 503, 503),
+    (Call("promote", "POST", "", event=(RETENTION_REQUESTED, {"dry_run": True})), 503, 503, 503),
     (Call("promote", "GET", "promotions"), 503, 200, 200),
     (Call("promote", "GET", "aliases"), 503, 503, 200),
     (Call("promote", "GET", "dead-letters"), 503, 200, 200),

@@ -8,6 +8,7 @@ import pytest
 
 from rpsquest.errors import Unavailable
 from rpsquest.modelstore import (
+    ARTIFACTS,
     ArtifactMissing,
     FolderStore,
     ModelStore,
@@ -83,6 +84,33 @@ class StoreContract:
 
         assert store.manifest_tag() == store.manifest_tag()
 
+    def test_the_artifacts_folder_lists_every_artifact_and_not_the_manifest(
+        self, store: ModelStore
+    ):
+        first, _ = store.put_artifact("xgboost", "xgb_c07", ONNX_A)
+        second, _ = store.put_artifact("feedforward", "ffnn_c04", ONNX_B)
+        store.write_manifest(MANIFEST)
+
+        assert store.keys(ARTIFACTS) == sorted([first, second])
+
+    def test_an_empty_store_lists_no_artifacts(self, store: ModelStore):
+        assert store.keys(ARTIFACTS) == []
+
+    def test_a_deleted_artifact_is_gone_and_its_neighbours_stay(self, store: ModelStore):
+        doomed, _ = store.put_artifact("logistic", "mn_c06", ONNX_A)
+        kept, _ = store.put_artifact("logistic", "mn_c06", ONNX_B)
+
+        store.delete(doomed)
+
+        assert not store.exists(doomed)
+        assert store.keys(ARTIFACTS) == [kept]
+        assert store.read(kept) == ONNX_B
+
+    def test_deleting_a_missing_key_is_no_error(self, store: ModelStore):
+        store.delete("artifacts/feedforward/ffnn_c04/" + "0" * 64 + ".onnx")
+
+        assert store.keys(ARTIFACTS) == []
+
     @pytest.mark.parametrize("key", ["../manifest.json", "/etc/passwd", "a//b", "a/./b", ""])
     def test_keys_that_could_leave_the_store_are_refused(self, store: ModelStore, key: str):
         with pytest.raises(ValueError, match="invalid model store key"):
@@ -111,6 +139,14 @@ def test_a_folder_store_leaves_no_temporary_files(tmp_path: Path):
         str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file()
     )
     assert files == sorted([key, "manifest.json"])
+
+
+def test_a_folder_store_lists_no_write_in_progress(tmp_path: Path):
+    store = open_store(tmp_path)
+    key, _ = store.put_artifact("feedforward", "ffnn_c04", ONNX_A)
+    (tmp_path / key).with_name(".partial.onnx.x1y2").write_bytes(b"half")  # as mkstemp names it
+
+    assert store.keys(ARTIFACTS) == [key]
 
 
 def test_a_failed_manifest_write_keeps_the_old_manifest(tmp_path, monkeypatch):

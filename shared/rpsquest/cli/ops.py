@@ -9,6 +9,7 @@ through each ksvc's `status.url` with the bearer from RPS_ADMIN_TOKEN.
   telemetry     train's POST /telemetry       reload            play's POST /reload
   aliases       promote's GET /aliases        promotions        promote's GET /promotions
   dead-letters  promote's GET /dead-letters   replay            promote's POST /dead-letters/replay
+  gc            promote's POST /gc: retention (--dry-run prints the plan and deletes nothing)
 
 A family may be named by its bot too (brian = feedforward, forrest = xgboost, logan =
 logistic). train and promote are cluster-local: from a laptop, port-forward and pass --url (see
@@ -26,7 +27,7 @@ from typing import Any
 
 import requests
 from kubernetes.client import ApiClient
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from rpsquest.cluster import (
@@ -202,6 +203,36 @@ def dead_letters_table(body: Mapping[str, Any]) -> Table:
     return table
 
 
+def retention_tables(body: Mapping[str, Any]) -> RenderableType:
+    """promote's retention plan: each version and artifact, kept or deleted, and why."""
+    dry_run = bool(body.get("dry_run"))
+    gone = "would delete" if dry_run else "deleted"
+    kept, deleted = body.get("kept", {}), body.get("deleted", {})
+    title = (
+        f"Retention{' plan (dry run)' if dry_run else ''}: the newest "
+        f"{body.get('keep_per_lineage')} of each lineage and everything referenced are kept; "
+        f"{kept.get('versions')} MLflow versions kept, {deleted.get('versions')} {gone}"
+    )
+    versions = Table(title=title, min_width=len(title))  # the columns alone may be narrower
+    for column in ("family", "version", "config_id", "action", "reasons"):
+        versions.add_column(column)
+    for row in body.get("versions", []):
+        versions.add_row(
+            *(_cell(row.get(column)) for column in ("family", "version", "config_id")),
+            "keep" if row.get("keep") else gone,
+            "; ".join(row.get("reasons", [])),
+        )
+    artifacts = Table(
+        title=f"ONNX artifacts: {kept.get('artifacts')} kept, {deleted.get('artifacts')} {gone}"
+    )
+    for column in ("key", "action", "reasons"):
+        artifacts.add_column(column)
+    for row in body.get("artifacts", []):
+        action = "keep" if row.get("keep") else gone
+        artifacts.add_row(_cell(row.get("key")), action, "; ".join(row.get("reasons", [])))
+    return Group(versions, artifacts)
+
+
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     moved = [
         f"{alias} {before.get(alias)}→{after.get(alias)}"
@@ -301,6 +332,13 @@ def _replay(args: argparse.Namespace, api: Api) -> RenderableType:
     )
 
 
+def _gc(args: argparse.Namespace, api: Api) -> RenderableType:
+    body = {"dry_run": args.dry_run}
+    return retention_tables(
+        admin_call("POST", _base(args, api), "/gc", body=body, timeout=_WORK_TIMEOUT)
+    )
+
+
 def _reload(args: argparse.Namespace, api: Api) -> RenderableType:
     base = _base(args, api, "rps-play")
     return reload_table(admin_call("POST", base, "/reload"))
@@ -310,7 +348,7 @@ def command_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rps-ops",
         description="Operate RPS Quest on a cluster: ksvc status, training, promotion, telemetry, "
-        "dead letters, reloads.",
+        "dead letters, retention, reloads.",
     )
     parser.add_argument("--namespace", default=NAMESPACE)
     parser.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
@@ -355,6 +393,13 @@ def command_parser() -> argparse.ArgumentParser:
         "replay", _replay, "send a dead letter to the Broker again", "promote's base URL"
     )
     replay.add_argument("id", type=int, help="the dead letter's id (see dead-letters)")
+    gc = command(
+        "gc",
+        _gc,
+        "promote: delete the artifacts and MLflow versions nothing needs (retention)",
+        "promote's base URL",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="print the plan; delete nothing")
     command("reload", _reload, "play: check the serving manifest now", "play's base URL")
     return parser
 

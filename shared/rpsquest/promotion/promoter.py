@@ -1,13 +1,15 @@
 """One promotion trigger (SPEC §9.3): lease, roll forward anything half-applied, judge each
 family, then roll the changes out as ledger → MLflow aliases → manifest → assignments. Serving
 reads only the manifest, and the next trigger completes a crashed one. Promote also keeps the
-Broker's dead letters."""
+Broker's dead letters and runs retention, since it owns what retention must keep: the manifest,
+the aliases and the ledger."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -15,15 +17,15 @@ from cloudevents.http import CloudEvent
 from sqlalchemy import Connection
 
 from rpsquest import events, metrics
-from rpsquest.api import PromoteRequest
+from rpsquest.api import PromoteRequest, RetentionRequest
 from rpsquest.errors import Busy, NotFound, Unavailable
 from rpsquest.game.policies import FAMILY_NAMES
 from rpsquest.manifest import read_manifest
 from rpsquest.pipeline import PipelineFunction
-from rpsquest.promotion import rollout
+from rpsquest.promotion import retention, rollout
 from rpsquest.promotion.announcement import promoted_data, promoted_event
 from rpsquest.promotion.outcomes import FamilyOutcome, judge_families, swap_outcome
-from rpsquest.store.coordination import acquire_lease, release_lease
+from rpsquest.store.coordination import PROMOTE_LEASE, TRAIN_LEASE, acquire_lease, release_lease
 from rpsquest.store.database import read_connection, write_transaction
 from rpsquest.store.dead_letters import (
     find_dead_letter,
@@ -33,8 +35,11 @@ from rpsquest.store.dead_letters import (
 )
 from rpsquest.store.games import utc_now
 
-LEASE = "promote"
 LEASE_SECONDS = 120
+_HELD = {
+    PROMOTE_LEASE: "Another promotion evaluation is running; retry later.",
+    TRAIN_LEASE: "A training cycle is running; retry later.",
+}
 log = logging.getLogger(__name__)
 
 # Dead letters carry whatever type reached the sink: unknown ones share one label value.
@@ -71,10 +76,7 @@ class Promoter(PipelineFunction):
     def _change(
         self, judge: Judge, trigger_type: str, trigger_event_id: str | None
     ) -> dict[str, Any] | None:
-        holder = str(uuid.uuid4())
-        if not acquire_lease(self.database, LEASE, holder, LEASE_SECONDS):
-            raise Busy("Another promotion evaluation is running; retry later.")
-        try:
+        with self._leases(PROMOTE_LEASE):
             previous = read_manifest(self.store)
             repaired = self._roll_forward()
             with read_connection(self.database) as connection:
@@ -83,9 +85,45 @@ class Promoter(PipelineFunction):
             changed = [o for o in outcomes if o.changed]
             if changed:
                 rollout.apply(self.settings, self.database, self.store, ledger_ids)
-        finally:
-            release_lease(self.database, LEASE, holder)
         return promoted_data(previous, read_manifest(self.store), changed, repaired)
+
+    @contextmanager
+    def _leases(self, *names: str) -> Iterator[Callable[[], None]]:
+        """Hold the named leases (Busy if someone else does), yielding a renewal for long work."""
+        holder = str(uuid.uuid4())
+        held: list[str] = []
+
+        def renew() -> None:
+            for name in names:
+                if not acquire_lease(self.database, name, holder, LEASE_SECONDS):
+                    raise Busy(_HELD[name])
+                if name not in held:
+                    held.append(name)
+
+        try:
+            renew()
+            yield renew
+        finally:
+            for name in reversed(held):
+                release_lease(self.database, name, holder)
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def collect_garbage(self, dry_run: bool) -> dict[str, Any]:
+        """Delete the artifacts and MLflow versions nothing needs (promotion/retention.py), or
+        with `dry_run` only report the plan. A run holds promote's lease, so no evaluation is
+        about to publish a manifest naming an artifact, and train's, so no cycle has stored an
+        artifact or registered a version it has not recorded yet. A dry run takes neither."""
+        if dry_run:
+            return self._retention_plan().to_json() | {"dry_run": True}
+        with self._leases(PROMOTE_LEASE, TRAIN_LEASE) as renew:
+            plan = self._retention_plan()
+            retention.carry_out(self.settings, self.store, plan, renew)
+        return plan.to_json() | {"dry_run": False}
+
+    def _retention_plan(self) -> retention.Plan:
+        inventory = retention.take_inventory(self.settings, self.database, self.store)
+        return retention.make_plan(inventory, self.settings.retention_versions)
 
     def _roll_forward(self) -> bool:
         """Finish evaluations a crash left pending; True when there were any."""
@@ -97,7 +135,11 @@ class Promoter(PipelineFunction):
     # -- the function's entry points ---------------------------------------------------------
 
     def on_event(self, event: events.Event) -> CloudEvent | None:
-        """training.completed (refresh + evaluate) or promotion.requested (evaluate)."""
+        """training.completed (refresh + evaluate), promotion.requested (evaluate) or
+        retention.requested (which has no follow-up)."""
+        if event.type == events.RETENTION_REQUESTED:
+            self.collect_garbage(events.event_body(RetentionRequest, event.data).dry_run)
+            return None
         families = events.event_body(PromoteRequest, event.data).families
         refresh = event.type == events.TRAINING_COMPLETED
         promoted = self.evaluate(event.type, event.id, refresh, families)

@@ -17,6 +17,10 @@ from rpsquest.store.database import write_transaction
 from rpsquest.store.games import utc_now
 from rpsquest.store.schema import kv, locks, processed_events
 
+# The leases by name: train's for a cycle; promote's for an evaluation and for retention,
+# which takes train's as well.
+TRAIN_LEASE, PROMOTE_LEASE = "train", "promote"
+
 # Releases that met a database outage, per database. This process knows the work they end is
 # over, so it settles them before its next claim instead of leaving a lease to run out for
 # minutes: train and promote run as one instance, so the Broker's retry comes back here.

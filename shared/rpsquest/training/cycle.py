@@ -23,6 +23,7 @@ from rpsquest.game.policies import ALIASES, FAMILIES
 from rpsquest.models import ModelConfig, ModelConfigs, train
 from rpsquest.models.export import create_session, parity_check, predict_onnx, probe
 from rpsquest.modelstore import ModelStore
+from rpsquest.store.coordination import TRAIN_LEASE as LEASE
 from rpsquest.store.coordination import acquire_lease, release_lease
 from rpsquest.store.cycles import fail_running_cycle, finish_cycle, start_cycle
 from rpsquest.store.database import read_connection, write_transaction
@@ -34,7 +35,6 @@ from rpsquest.training.strength import measure_strength
 
 log = logging.getLogger(__name__)
 
-LEASE = "train"
 LEASE_SECONDS = 15 * 60
 _ANNOUNCED = ("config_id", "run_id", "version", "sha256", "artifact")
 _HEADLINE_METRICS = ("val_accuracy", "test_accuracy", "test_log_loss")

@@ -201,6 +201,40 @@ DEAD_LETTERS = {
     "count": 1,
 }
 REPLAYED = {**DEAD_LETTERS["dead_letters"][0], "replayed_at": "2026-01-01T10:00:00.000Z"}
+RETENTION = {
+    "dry_run": True,
+    "keep_per_lineage": 3,
+    "kept": {"versions": 1, "artifacts": 1},
+    "deleted": {"versions": 1, "artifacts": 1},
+    "versions": [
+        {
+            "family": "xgboost",
+            "version": 3,
+            "config_id": "xgb_c07",
+            "keep": False,
+            "reasons": ["older than the newest 3 of xgb_c07"],
+        },
+        {
+            "family": "xgboost",
+            "version": 9,
+            "config_id": "xgb_c07",
+            "keep": True,
+            "reasons": ["manifest 4: Production", "newest 3 of xgb_c07"],
+        },
+    ],
+    "artifacts": [
+        {
+            "key": "artifacts/xgboost/xgb_c07/aa.onnx",
+            "keep": False,
+            "reasons": ["named only by versions not kept"],
+        },
+        {
+            "key": "artifacts/xgboost/xgb_c07/bb.onnx",
+            "keep": True,
+            "reasons": ["manifest 4: xgboost Production"],
+        },
+    ],
+}
 ADMIN_REPLIES = {
     ("GET", "/rps-promote/aliases"): ALIASES,
     ("GET", "/rps-promote/promotions"): PROMOTIONS,
@@ -210,6 +244,7 @@ ADMIN_REPLIES = {
     ("POST", "/rps-promote/dead-letters/replay"): REPLAYED | {"sink": "http://broker/"},
     ("POST", "/rps-train/telemetry"): TELEMETRY,
     ("POST", "/rps-play/reload"): RELOAD,
+    ("POST", "/rps-promote/gc"): RETENTION,
 }
 
 
@@ -525,6 +560,22 @@ def test_replay_posts_the_dead_letters_id(kubeconfig: str, cluster: FakeCluster)
     assert "lost-7" in output
 
 
+@pytest.mark.usefixtures("admin")
+@pytest.mark.parametrize(("argv", "dry_run"), [(["gc", "--dry-run"], True), (["gc"], False)])
+def test_gc_posts_to_promote_and_prints_what_it_keeps_and_why(
+    argv: list[str], dry_run: bool, kubeconfig: str, cluster: FakeCluster
+) -> None:
+    output = run_cli(kubeconfig, *argv)
+
+    (call,) = cluster.requests_to("/rps-promote/")
+    assert (call.method, call.path) == ("POST", "/rps-promote/gc")
+    assert json.loads(call.body) == {"dry_run": dry_run}
+    assert "Retention plan (dry run)" in output
+    assert "1 MLflow versions kept, 1 would delete" in output
+    assert "manifest 4: Production; newest 3 of xgb_c07" in _line(output, "9")
+    assert "would delete" in _line(output, "artifacts/xgboost/xgb_c07/aa.onnx")
+
+
 # RBAC: the operator's Role grants exactly the Kubernetes API calls the CLI makes.
 
 EVERY_COMMAND = {
@@ -539,6 +590,7 @@ EVERY_COMMAND = {
     "dead-letters": ["dead-letters"],
     "replay": ["replay", "7"],
     "reload": ["reload"],
+    "gc": ["gc", "--dry-run"],
 }
 RBAC = KNATIVE / "base" / "rbac.yaml"
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}

@@ -54,6 +54,7 @@ def test_a_ping_without_a_known_intent_reaches_no_trigger(topology):
         ("rps-training-schedule", "*/30 * * * *", "training.requested"),
         ("rps-promotion-schedule", "15,45 * * * *", "promotion.requested"),
         ("rps-telemetry-schedule", "5 */2 * * *", "telemetry.requested"),
+        ("rps-retention-schedule", "20 3 * * *", "retention.requested"),
     ],
 )
 def test_the_real_ping_sources(topology, name, schedule, intent):
