@@ -24,13 +24,12 @@ from rpsquest.game.policies import ALIASES
 from rpsquest.kustomize import container, container_env, find, render
 from rpsquest.manifest import read_manifest
 from rpsquest.modelstore import ARTIFACTS, ModelStore, open_store
-from rpsquest.processes import Server, spawn, wait_healthy
+from rpsquest.processes import Server, free_port, spawn, wait_healthy
 from rpsquest.registry import connect, registered_versions
 from rpsquest.serving import AliasPrediction, ServingModels
 from rpsquest.store.database import migrate, open_engine
 from rpsquest.training.cycle import run_cycle
 from tests.conftest import REPO
-from tests.helpers import free_port
 from tests.integration.conftest import servers
 from tests.seaweedfs import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server, running_s3
 from tests.training_fixture import project_env, smaller_configs, smaller_configs_file
