@@ -80,7 +80,7 @@ def violations(
         yield f"status not documented (documented: {', '.join(replies)})"
         return
     content = reply.get("content")
-    if content is None:
+    if content is None or (reply.get("x-empty-body") and not response.content):
         if response.content:
             yield "a body where none is documented"
         return

@@ -138,9 +138,11 @@ def event_response(event: CloudEvent) -> Response:
 
 
 def acknowledged() -> Response:
-    """An event taken with no reply: 204, so the Broker publishes nothing (and no body goes out
-    labelled as something it is not)."""
-    return Response(status=HTTPStatus.NO_CONTENT)
+    """An event taken with no reply (SPEC: 200 with no reply): an empty body, so the Broker
+    publishes nothing, and no Content-Type, since there is nothing to label."""
+    response = Response(status=HTTPStatus.OK)
+    del response.headers["Content-Type"]
+    return response
 
 
 def serialise(event: CloudEvent) -> str:

@@ -22,11 +22,14 @@ Location = Literal["query", "header"]
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One status's reply: a body of `schema` in `media_type`, or no body when schema is None."""
+    """One status's reply: a body of `schema` in `media_type`, or no body when schema is None.
+    `or_empty`: an event route's 200 is its reply event, or an empty body when there is none
+    (the x-empty-body extension says so)."""
 
     description: str
     schema: Schema | None = None
     media_type: str = JSON
+    or_empty: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,8 @@ def _parameters(schema: Schema | None, where: Location) -> list[dict[str, Any]]:
 def _content(reply: Reply) -> dict[str, Any]:
     if reply.schema is None:
         return {}
-    return {"content": {reply.media_type: {"schema": dict(reply.schema)}}}
+    content = {"content": {reply.media_type: {"schema": dict(reply.schema)}}}
+    return {**content, "x-empty-body": True} if reply.or_empty else content
 
 
 def _links(links: Mapping[str, Link]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ web.py has its own routes' and player_page.py the page's."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from http import HTTPStatus
 
 from rpsquest import events, replies
@@ -30,7 +31,14 @@ from rpsquest.schemas import OBJECT, STRING, Schema, fields
 
 _FORBIDDEN, _NOT_FOUND, _CONFLICT = HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT
 _BUSY, _DOWN = HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE
-_ACK = Reply("Taken; there is no reply event.")
+_ACK = Reply("Taken; there is no reply event (an empty body).")
+
+
+def _or_ack(reply: Reply) -> Reply:
+    """An event route's 200: its reply, or an empty body when an event was taken without one."""
+    return replace(reply, description=f"{reply.description} Or: {_ACK.description}", or_empty=True)
+
+
 _EVENT_NOTE = (
     " CloudEvents come in binary mode (ce-* headers, the data as the body) or structured mode "
     f"({CLOUDEVENT}, described here)."
@@ -98,7 +106,7 @@ PLAY = Operation(
 PLAY_OR_HINT = Operation(
     "Play one round, or take a model.promoted event as a hint to re-read the manifest."
     + _EVENT_NOTE,
-    {200: PLAY.replies[200], 204: _ACK},
+    {200: _or_ack(PLAY.replies[200])},
     body={JSON: PlayRequest.schema, CLOUDEVENT: _cloudevent([events.MODEL_PROMOTED])},
     errors=_ROUND_ERRORS,
     links=_AFTER_ROUND,
@@ -130,8 +138,7 @@ TRAIN_EVENT = Operation(
     "training.requested (a cycle) or telemetry.requested, also as PingSource intents."
     + _EVENT_NOTE,
     {
-        200: Reply("training.completed, in binary mode.", replies.TRAINING_COMPLETED),
-        204: _ACK,
+        200: _or_ack(Reply("training.completed, in binary mode.", replies.TRAINING_COMPLETED)),
     },
     body={
         CLOUDEVENT: _cloudevent(
@@ -158,7 +165,7 @@ TELEMETRY = Operation(
 PROMOTE_EVENT = Operation(
     "training.completed (refresh and evaluate), promotion.requested (evaluate) or"
     " retention.requested (collect garbage)." + _EVENT_NOTE,
-    {200: Reply("model.promoted, in binary mode.", replies.MODEL_PROMOTED), 204: _ACK},
+    {200: _or_ack(Reply("model.promoted, in binary mode.", replies.MODEL_PROMOTED))},
     body={
         CLOUDEVENT: _cloudevent(
             [
@@ -173,7 +180,7 @@ PROMOTE_EVENT = Operation(
 )
 DEAD_LETTER = Operation(
     "The Broker's dead-letter sink: any event it gave up on is kept." + _EVENT_NOTE,
-    {204: _ACK},
+    {200: _ACK},
     body={CLOUDEVENT: _cloudevent(None)},
     errors=(_DOWN,),
 )

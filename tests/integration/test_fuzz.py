@@ -40,12 +40,8 @@ from tests.integration.conftest import ADMIN_TOKEN, Platform
 pytestmark = pytest.mark.slow
 
 CASES_PER_FUNCTION = 1000
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
+STATUS_CHECKS = [not_a_server_error, status_code_conformance]
+CHECKS = [*STATUS_CHECKS, content_type_conformance, response_schema_conformance]
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # Accepted cases of a route that costs far more than the others (a telemetry game each).
 EXPENSIVE = {("train", "POST", "/telemetry"): 10}
@@ -113,8 +109,11 @@ def _fuzz(function: str, server: Server, mutate: Mutate | None = None) -> Counte
                 response = case.call(base_url=server.url.rstrip("/"), headers=AUTH, timeout=30)
                 tally["cases"] += 1
                 tally[f"{response.status_code // 100}xx"] += 1
+                # An event taken without a reply is an empty 200 (x-empty-body): it has no media
+                # type or body to check.
+                empty = response.status_code == 200 and not response.content
                 try:
-                    case.validate_response(response, checks=CHECKS)
+                    case.validate_response(response, checks=STATUS_CHECKS if empty else CHECKS)
                 except (AssertionError, FailureGroup) as failure:
                     failures.append(f"{case.method} {case.path}: {str(failure)[:600]}")
 

@@ -211,7 +211,7 @@ def test_dead_letters_are_listed_newest_first(launch, tmp_path, sink):
     promote = untrained_promote(launch, tmp_path, sink.url)
     for n in range(3):
         lost = new_event("admin", TRAINING_REQUESTED, {"force": True}, "x", f"lost-{n}")
-        assert post_event(promote, lost, "dead-letter").status_code == 204
+        assert post_event(promote, lost, "dead-letter").status_code == 200
 
     ids, letters = dead_letter_ids(promote)
     newest, _ = dead_letter_ids(promote, "?limit=1")
@@ -252,7 +252,7 @@ def test_a_replayed_event_the_consumer_already_processed_is_a_duplicate_there(la
     port = free_port()  # promote is its own sink: a promotion request it handled, then lost
     promote = untrained_promote(launch, tmp_path, f"http://127.0.0.1:{port}/", port=port)
     request = new_event("admin", PROMOTION_REQUESTED, {}, "x", "handled-then-lost")
-    assert post_event(promote, request).status_code == 204
+    assert post_event(promote, request).status_code == 200
     post_event(promote, request, "dead-letter")
     (letter,) = dead_letter_ids(promote)[1]
 

@@ -110,5 +110,5 @@ def test_an_outage_stores_no_reply_so_the_redelivery_does_the_work(database):
         request_for(headers, body), "train", [TRAINING_REQUESTED], database, store_back, 60
     )
 
-    assert redelivered.status_code == 204
+    assert redelivered.status_code == 200
     assert processed == ["during-outage"]
