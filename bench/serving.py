@@ -285,7 +285,7 @@ def measure(env: dict[str, str], start_url: str, project: Path, seconds: int) ->
     try:
         wait_healthy([play])
         cold_games = new_games(start_url, play.url, COLD_TRIALS, rounds=3)
-        load_games = new_games(start_url, play.url, 1000, rounds=3)
+        load_games = new_games(start_url, play.url, 600, rounds=3)
     finally:
         play.stop()
     cold = [cold_start(env, g, 18183) for g in cold_games]
