@@ -5,7 +5,11 @@
 (b) peak RSS of the play worker with all 12 models loaded;
 (c) warm throughput and latency of POST / with wrk over loopback, many concurrent games
     (closed loop: 8 connections, each sending its next round when the last one is answered);
-(e) latency at a fixed offered load of 200 rounds/s (open loop), games replaced as they end;
+(e) latency at a fixed offered load of 200 rounds/s (open loop), games replaced as they end.
+    (c)'s latency is mostly queueing: one worker's 8 threads share one GIL, so a round waits
+    behind up to 7 others, and by Little's law the mean is 8 / throughput (33 ms at 240
+    rounds/s), whatever a round costs alone; (e) measures a round's latency at a fixed load,
+    which stays low only while that load is well below the worker's throughput;
 (d) the decision's own time per ML round, in-process on the same models.
 (a), (c) and (e) run twice, SPEC §5.1's plain EV (RPS_ADAPTIVE_POLICY=false) beside the adaptive
 policy, so that what the adaptive policy costs is a ratio measured in one run.
