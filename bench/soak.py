@@ -35,8 +35,8 @@ from rpsquest.arena.zoo import ZOO_TYPES, zoo_player
 from rpsquest.game.rules import PlayedRound, RoundPoints
 from rpsquest.local import bootstrap_models
 from rpsquest.production import Production, throwaway
-from rpsquest.store.games import utc_now
-from rpsquest.store.schema import games, promotion_ledger, rounds, training_cycles
+from rpsquest.store.games import inconsistent_games, utc_now
+from rpsquest.store.schema import promotion_ledger, rounds, training_cycles
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = ("brian", "forrest", "logan", "brian", "forrest", "logan", "cal")
@@ -200,25 +200,7 @@ def audit(database_url: str, acknowledged: Mapping[str, int], since: str) -> dic
                 .group_by(rounds.c.game_id)
             ).all()
         )
-        sums = (
-            select(
-                rounds.c.game_id,
-                func.count().label("n"),
-                func.sum(rounds.c.user_delta).label("user"),
-                func.sum(rounds.c.bot_delta).label("bot"),
-            )
-            .group_by(rounds.c.game_id)
-            .subquery()
-        )
-        mismatched = connection.execute(
-            select(func.count())
-            .select_from(games.join(sums, games.c.id == sums.c.game_id))
-            .where(
-                (games.c.rounds_played != sums.c.n)
-                | (func.abs(games.c.user_score - sums.c.user) > 1e-9)
-                | (func.abs(games.c.bot_score - sums.c.bot) > 1e-9)
-            )
-        ).scalar_one()
+        mismatched = len(inconsistent_games(connection))
         cycles = connection.execute(
             select(training_cycles.c.status, func.count())
             .where(training_cycles.c.started_at >= since)

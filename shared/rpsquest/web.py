@@ -79,7 +79,9 @@ def read_json(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> dict[str, Any
         raise InvalidJson("The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise InvalidJson("The body must be a JSON object.")
-    if not is_unicode(body):
+    # Only a \u escape can carry a lone surrogate (UTF-8 bytes cannot): the other bodies, every
+    # move among them, skip the second encoding.
+    if b"\\u" in raw and not is_unicode(body):
         raise InvalidJson("The body holds an unpaired surrogate escape (\\ud800-\\udfff).")
     return body
 

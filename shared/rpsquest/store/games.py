@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from rpsquest.store.schema import games, predictions, rounds
 
@@ -259,3 +259,31 @@ def stored_rounds(
             .order_by(rounds.c.game_id, rounds.c.round_no)
         ):
             yield game_id, cast(RoundRow, tuple(history)), features
+
+
+def inconsistent_games(connection: Connection) -> list[str]:
+    """The games whose round count or scores are not what their stored rounds add up to, or
+    whose round numbers have a gap: an audit after a fuzz run or a soak (it reads every game)."""
+    totals = (
+        select(
+            rounds.c.game_id,
+            func.count().label("played"),
+            func.max(rounds.c.round_no).label("last"),
+            func.sum(rounds.c.user_delta).label("user"),
+            func.sum(rounds.c.bot_delta).label("bot"),
+        )
+        .group_by(rounds.c.game_id)
+        .subquery()
+    )
+    played = func.coalesce(totals.c.played, 0)
+    query = (
+        select(games.c.id)
+        .outerjoin(totals, totals.c.game_id == games.c.id)
+        .where(
+            (games.c.rounds_played != played)
+            | (func.coalesce(totals.c.last, 0) != played)
+            | (func.abs(games.c.user_score - func.coalesce(totals.c.user, 0.0)) > 1e-6)
+            | (func.abs(games.c.bot_score - func.coalesce(totals.c.bot, 0.0)) > 1e-6)
+        )
+    )
+    return list(connection.execute(query).scalars())

@@ -139,13 +139,11 @@ def test_a_ping_reaches_the_trigger_of_its_intent(make_broker):
     assert delivered.data == {}
 
 
-def test_schedules_emit_pings_when_due(make_broker):
-    subscribers = Subscribers()
-    broker, _ = make_broker(subscribers)
+def _run_schedules_until_a_call(broker, subscribers, *schedule_args) -> threading.Thread:
+    """The broker's schedules on a thread until a subscriber is called (5 s at most), then
+    stopped; the thread, for the test to see it ended."""
     stop = threading.Event()
-    almost = datetime(2026, 3, 1, 10, 29, 59, 950000, tzinfo=UTC)
-    runner = threading.Thread(target=broker.run_schedules, args=(stop, lambda: almost))
-
+    runner = threading.Thread(target=broker.run_schedules, args=(stop, *schedule_args))
     runner.start()
     try:
         for _ in range(100):
@@ -156,6 +154,15 @@ def test_schedules_emit_pings_when_due(make_broker):
         stop.set()
         runner.join(5)
     broker.wait_idle(5)
+    return runner
+
+
+def test_schedules_emit_pings_when_due(make_broker):
+    subscribers = Subscribers()
+    broker, _ = make_broker(subscribers)
+    almost = datetime(2026, 3, 1, 10, 29, 59, 950000, tzinfo=UTC)
+
+    runner = _run_schedules_until_a_call(broker, subscribers, lambda: almost)
 
     (delivered,) = subscribers.events(TRAIN)
     assert delivered["rpsintent"] == "training.requested"
@@ -166,24 +173,13 @@ def test_schedules_emit_pings_when_due(make_broker):
 def test_sped_up_schedules_fire_at_their_schedule_times_sooner(make_broker):
     subscribers = Subscribers()
     broker, _ = make_broker(subscribers)
-    stop = threading.Event()
     began, at = time.monotonic(), datetime(2026, 3, 1, 10, 29, 0, tzinfo=UTC)
 
     def clock() -> datetime:
         return at + timedelta(seconds=time.monotonic() - began)
 
     # a minute of schedule in a tenth of a second
-    runner = threading.Thread(target=broker.run_schedules, args=(stop, clock, 600.0))
-    runner.start()
-    try:
-        for _ in range(100):
-            if subscribers.calls:
-                break
-            stop.wait(0.05)
-    finally:
-        stop.set()
-        runner.join(5)
-    broker.wait_idle(5)
+    _run_schedules_until_a_call(broker, subscribers, clock, 600.0)
 
     (delivered, *_) = subscribers.events(TRAIN)
     assert delivered["time"] == "2026-03-01T10:30:00Z"

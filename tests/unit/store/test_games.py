@@ -1,7 +1,7 @@
 from sqlalchemy import insert
 
 from rpsquest.store.database import migrate, open_engine, read_connection, write_transaction
-from rpsquest.store.games import earlier_session_games, game_history
+from rpsquest.store.games import earlier_session_games, game_history, inconsistent_games
 from rpsquest.store.schema import games, predictions, rounds
 from tests.factories import game_row, prediction_row, round_row
 
@@ -73,3 +73,31 @@ def test_earlier_session_games_are_the_newest_ones_as_they_stood_when_the_game_b
     ]
     assert [game_id for game_id, _ in newest] == ["same-moment"]
     assert first == []
+
+
+def test_the_audit_names_games_their_stored_rounds_do_not_add_up_to(database_url):
+    played = {"rounds_played": 2, "user_score": 1.0, "bot_score": 1.0}
+    engine = store(
+        database_url,
+        [
+            game_row("sound", **played),
+            game_row("fresh"),
+            game_row("wrong-score", **played | {"user_score": 1.5}),
+            game_row("lost-round", **played | {"rounds_played": 3}),
+            game_row("gap", **played),
+        ],
+        [
+            *(
+                round_row(game, k)
+                for game in ("sound", "wrong-score", "lost-round")
+                for k in (1, 2)
+            ),
+            round_row("gap", 1),
+            round_row("gap", 3),
+        ],
+    )
+    with read_connection(engine) as connection:
+        broken = inconsistent_games(connection)
+    engine.dispose()
+
+    assert sorted(broken) == ["gap", "lost-round", "wrong-score"]
