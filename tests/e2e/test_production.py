@@ -322,10 +322,16 @@ def test_with_mlflow_down_train_and_promote_answer_503_and_the_broker_retries(st
     time.sleep(3)  # its first delivery meets the outage; the Trigger retries after 30 s
     stack.production.restart("mlflow")
     restarted = time.perf_counter()
-    version, loaded = wait_for(  # play reloads each family it serves, one after the other
-        lambda: (s := serving_with(stack, play))[0] > before and s == _published(stack) and s,
+    version, loaded = wait_for(  # play reloads each family it serves, one after the other;
+        # promote closes its ledger rows only after it has published the manifest
+        lambda: (
+            "pending" not in _ledger_states(stack)
+            and (s := serving_with(stack, play))[0] > before
+            and s == _published(stack)
+            and s
+        ),
         300,
-        "play to serve the retried cycle's models",
+        "play to serve the retried cycle's models, with no ledger row left pending",
     )
     recovery = time.perf_counter() - restarted
     table = _alias_table(stack)
@@ -333,7 +339,6 @@ def test_with_mlflow_down_train_and_promote_answer_503_and_the_broker_retries(st
 
     assert _unavailable(run), run.text
     assert _unavailable(swap), swap.text
-    assert "pending" not in _ledger_states(stack)
     assert table["manifest_version"] == version
     assert _registry_aliases(stack) == published
     assert loaded.items() <= published.items()
