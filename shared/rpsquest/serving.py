@@ -247,6 +247,7 @@ class ServingModels:
 
     def predict(self, family: str, features: Sequence[float]) -> Mapping[str, Answer]:
         """Every loaded alias's prediction; a failing alias answers with its failure instead."""
+        from rpsquest.models.common import as_features
         from rpsquest.models.export import predict_onnx
 
         self.check_manifest()
@@ -257,7 +258,8 @@ class ServingModels:
             reason = "load_failed" if family in self._retry_at else "not_loaded"
             raise ModelUnavailable(reason)
         answers: dict[str, Answer] = {}
-        row = [list(features)]
+        row = as_features([features])  # once for the four models
+        latency = metrics.PREDICTION_LATENCY.labels(family)
         for alias, model in bundle.models.items():
             started = time.perf_counter()
             try:
@@ -267,7 +269,7 @@ class ServingModels:
                 answers[alias] = ModelUnavailable("predict_error")
                 continue
             finally:
-                metrics.PREDICTION_LATENCY.labels(family).observe(time.perf_counter() - started)
+                latency.observe(time.perf_counter() - started)
             probabilities = (float(p_rock), float(p_paper), float(p_scissors))
             answers[alias] = AliasPrediction(
                 alias, model.version, model.assignment_id, probabilities

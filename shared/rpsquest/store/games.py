@@ -4,7 +4,7 @@ winners are plain text here: the game's rules sit above the store."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -143,15 +143,19 @@ _GAME_ROUNDS = (
     select(rounds).where(rounds.c.game_id == bindparam("game_id")).order_by(rounds.c.round_no)
 )
 _ADVANCE_GAME = update(games).where(games.c.id == bindparam("game_id"))
+_INSERT_GAME = insert(games)
+_INSERT_ROUND = insert(rounds)
+_INSERT_PREDICTIONS = insert(predictions)
 
 
 def _columns(record: GameRecord | RoundRecord | PredictionRecord) -> dict[str, object]:
-    """The record as one row of values (dataclasses.asdict deep-copies, costly per round)."""
-    return {field.name: getattr(record, field.name) for field in fields(record)}
+    """The record as one row of values. The slots are the fields, in order: read directly,
+    they cost half what dataclasses.fields() does, and asdict() deep-copies."""
+    return {name: getattr(record, name) for name in record.__slots__}
 
 
 def insert_game(connection: Connection, game: GameRecord) -> None:
-    connection.execute(insert(games), _columns(game))
+    connection.execute(_INSERT_GAME, _columns(game))
 
 
 def lock_game(connection: Connection, game_id: str) -> GameRecord | None:
@@ -204,7 +208,7 @@ def stored_round(connection: Connection, game_id: str, round_no: int) -> RoundRe
 
 def record_round(connection: Connection, game: GameRecord, played: RoundRecord) -> None:
     """Insert the round and move the game's scores on; the key (game_id, round_no) is unique."""
-    connection.execute(insert(rounds), _columns(played))
+    connection.execute(_INSERT_ROUND, _columns(played))
     connection.execute(
         _ADVANCE_GAME,
         {
@@ -223,7 +227,7 @@ def record_round(connection: Connection, game: GameRecord, played: RoundRecord) 
 def record_predictions(connection: Connection, made: Sequence[PredictionRecord]) -> None:
     """Store every alias's prediction for a round."""
     if made:
-        connection.execute(insert(predictions), [_columns(p) for p in made])
+        connection.execute(_INSERT_PREDICTIONS, [_columns(p) for p in made])
 
 
 # -- what training reads -------------------------------------------------------------------
