@@ -153,8 +153,9 @@ def business_metrics(connection: Connection) -> list[Metric]:
 class BusinessGauges(Collector):
     """A custom collector that reads the store on scrape, cached for `ttl` seconds.
 
-    When the store is unreachable the last figures are served again (none before the first
-    read), so a scrape never fails for the store's sake.
+    When the store is unreachable, or the function cannot open it at all (a bad setting, say),
+    the last figures are served again (none before the first read): a scrape never fails for
+    the store's sake, and its runtime metrics stay readable when they matter most.
     """
 
     def __init__(
@@ -177,11 +178,21 @@ class BusinessGauges(Collector):
         with self._lock:
             now = self._clock()
             if self._read_at is None or now - self._read_at >= self._ttl:
-                try:
-                    with read_connection(self._database()) as connection:
-                        self._metrics = business_metrics(connection)
-                except (Unavailable, SQLAlchemyError):
-                    log.warning("business gauges: the store is unavailable; serving the last read")
+                self._metrics = self._read()
                 self._read_at = now
             metrics = list(self._metrics)
         yield from metrics
+
+    def _read(self) -> list[Metric]:
+        """Fresh figures, or the last ones when the store cannot be opened or read."""
+        try:
+            database = self._database()
+        except Exception:  # the function's own routes answer why; the scrape goes on
+            log.exception("business gauges: the store could not be opened; serving the last read")
+            return self._metrics
+        try:
+            with read_connection(database) as connection:
+                return business_metrics(connection)
+        except (Unavailable, SQLAlchemyError):
+            log.warning("business gauges: the store is unavailable; serving the last read")
+            return self._metrics

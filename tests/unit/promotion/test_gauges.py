@@ -285,3 +285,23 @@ def test_an_unreachable_store_serves_the_last_figures(store, tmp_path):
 
     never_read = BusinessGauges(lambda: broken, ttl=15, clock=clock)
     assert "rps_" not in exposition(never_read)
+
+
+def test_a_function_that_cannot_open_its_store_still_answers_the_scrape(store):
+    clock = Clock()
+    opened = iter([store])
+
+    def database():
+        engine = next(opened, None)
+        if engine is None:
+            raise ValueError("RPS_MODEL_CONFIGS names no readable file")
+        return engine
+
+    collector = BusinessGauges(database, ttl=15, clock=clock)
+    first = exposition(collector)
+    clock.now += 15
+    assert exposition(collector) == first
+    assert "rps_alias_games" in first
+
+    never_opened = BusinessGauges(database, ttl=15, clock=clock)
+    assert "rps_" not in exposition(never_opened)
