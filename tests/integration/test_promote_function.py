@@ -90,6 +90,21 @@ def test_metrics_carry_the_business_gauges_read_from_the_store(promote, trained_
     assert "rps_last_training_success_timestamp_seconds 1." in exposition
 
 
+def test_a_promote_that_cannot_open_its_stores_still_answers_its_scrape(launch, tmp_path):
+    broken = launch(
+        "promote",
+        **project_env(tmp_path),
+        RPS_MODEL_CONFIGS=str(tmp_path / "no-such-configs.json"),
+        K_SINK=f"http://127.0.0.1:{free_port()}/",
+    )
+
+    scrape = requests.get(broken.url + "metrics", timeout=10)
+
+    assert scrape.status_code == 200
+    assert "process_resident_memory_bytes " in scrape.text
+    assert "rps_alias_games" not in scrape.text  # nothing read yet, nothing made up
+
+
 @pytest.mark.parametrize(
     ("query", "code"),
     [
