@@ -20,7 +20,6 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     value = _int(env, name, default)
     if value < 1:
-        # A lineage's newest version is what promote's refresh moves an alias to: keep it.
         raise ValueError(f"Config {name}={value} must be at least 1.")
     return value
 
@@ -53,6 +52,7 @@ class Settings:
     admin_token: str | None
     game_secret: str
     adaptive_policy: bool
+    adaptive_sessions: int
     cors_origins: tuple[str, ...]
     promotion_min_games: int
     promotion_threshold: float
@@ -96,6 +96,8 @@ class Settings:
             game_secret=env.get("RPS_GAME_SECRET", "rps-quest-dev-secret"),
             # the kill switch of the adaptive ML policy: false plays SPEC §5.1's EV alone
             adaptive_policy=_bool(env, "RPS_ADAPTIVE_POLICY", True),
+            # sessions whose adaptive state play keeps; a 10-game one holds about 350 KiB
+            adaptive_sessions=_positive_int(env, "RPS_ADAPTIVE_SESSIONS", 512),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             promotion_min_games=_int(env, "RPS_PROMOTION_MIN_GAMES", 30),
             promotion_threshold=_float(env, "RPS_PROMOTION_THRESHOLD", 0.95),
@@ -115,6 +117,7 @@ class Settings:
             manifest_check_seconds=_float(env, "RPS_MANIFEST_CHECK_SECONDS", 5),
             read_cache_seconds=_float(env, "RPS_READ_CACHE_SECONDS", 5),
             telemetry_games=_int(env, "RPS_TELEMETRY_GAMES", 8),
+            # a lineage's newest version is what promote's refresh moves an alias to: keep it
             retention_versions=_positive_int(env, "RPS_RETENTION_VERSIONS", 3),
             model_configs=project / env.get("RPS_MODEL_CONFIGS", "configs/model_configs.json"),
         )

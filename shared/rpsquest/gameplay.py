@@ -179,7 +179,9 @@ class Gameplay:
         self._new_game_id = new_game_id
         self._new_token = new_token
         # The adaptive policy's state of sessions in play: a round costs one step, not a replay.
-        self.memory = AdaptiveMemory() if settings.adaptive_policy else None
+        self.memory = (
+            AdaptiveMemory(settings.adaptive_sessions) if settings.adaptive_policy else None
+        )
 
     @classmethod
     def open(cls, settings: Settings, models: ModelBank | None = None) -> Self:

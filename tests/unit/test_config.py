@@ -25,3 +25,10 @@ def test_retention_keeps_the_newest_three_versions_of_a_lineage_unless_told_othe
 def test_retention_must_keep_each_lineages_newest_version(value):
     with pytest.raises(ValueError, match=f"RPS_RETENTION_VERSIONS={value} must be at least 1"):
         Settings.from_env({"RPS_RETENTION_VERSIONS": value})
+
+
+def test_play_keeps_the_adaptive_state_of_512_sessions_unless_told_otherwise():
+    assert Settings.from_env({}).adaptive_sessions == 512
+    assert Settings.from_env({"RPS_ADAPTIVE_SESSIONS": "64"}).adaptive_sessions == 64
+    with pytest.raises(ValueError, match="RPS_ADAPTIVE_SESSIONS=0 must be at least 1"):
+        Settings.from_env({"RPS_ADAPTIVE_SESSIONS": "0"})

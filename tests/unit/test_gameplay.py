@@ -432,3 +432,10 @@ def test_a_bot_that_forgot_the_session_decides_exactly_as_one_that_remembers(
     cold.play_round = play_round
 
     assert play_session(cold, tiers) == play_session(warm, tiers)
+
+
+def test_play_keeps_as_many_adaptive_states_as_configured(make_settings, database_url):
+    settings = make_settings(RPS_DATABASE_URL=database_url, RPS_ADAPTIVE_SESSIONS="64")
+    gameplay = Gameplay.open(settings)
+    assert gameplay.memory is not None and gameplay.memory.capacity == 64
+    gameplay.database.dispose()
