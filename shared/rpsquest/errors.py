@@ -3,6 +3,7 @@ what the client got wrong (4xx), or a dependency that is down (503), so the call
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
 
 
@@ -65,8 +66,15 @@ class NotFound(RpsError):
 
 
 class MethodNotAllowed(RpsError):
+    """The path exists but not with this method; `allowed` are the methods it answers, which
+    the reply's Allow header lists (RFC 9110 §15.5.6)."""
+
     status = HTTPStatus.METHOD_NOT_ALLOWED
     code = "method_not_allowed"
+
+    def __init__(self, message: str, allowed: Sequence[str]) -> None:
+        super().__init__(message)
+        self.allowed = tuple(allowed)
 
 
 class GameFinished(RpsError):

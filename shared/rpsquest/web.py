@@ -196,7 +196,8 @@ class Service:
         for route in candidates:
             if route.method == request.method:
                 return route
-        raise MethodNotAllowed(f"{path} does not answer {request.method}.")
+        allowed = [*sorted({r.method for r in candidates}), "OPTIONS"]
+        raise MethodNotAllowed(f"{path} does not answer {request.method}.", allowed)
 
     def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -215,6 +216,8 @@ class Service:
                 if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                     _log_outage(self.function, request.method, route_label, error)
                 response = error_reply(error)
+                if isinstance(error, MethodNotAllowed):
+                    response.headers["Allow"] = ", ".join(error.allowed)
         method = request.method if request.method in _METHODS else "other"
         metrics.HTTP_REQUESTS.labels(
             self.function, route_label, method, str(response.status_code)

@@ -203,8 +203,12 @@ def test_the_reads_reject_bad_input_with_a_clear_4xx(platform, path, params, hea
 def test_the_reads_answer_get_only(platform):
     start_game, play = platform.start_game, platform.play
 
-    assert_error(requests.post(start_game.url + "me", timeout=10), 405, "method_not_allowed")
-    assert_error(requests.get(play.url + "state", timeout=10), 405, "method_not_allowed")
+    posted = requests.post(start_game.url + "me", timeout=10)
+    assert_error(posted, 405, "method_not_allowed")
+    assert posted.headers["Allow"] == "GET, OPTIONS"
+    fetched = requests.get(play.url + "state", timeout=10)
+    assert_error(fetched, 405, "method_not_allowed")
+    assert fetched.headers["Allow"] == "POST, OPTIONS"
 
 
 def test_the_page_origin_may_send_the_session_header(platform):

@@ -44,6 +44,11 @@ def test_a_wrong_method_or_path_is_a_json_4xx(method, path, status, code):
     assert json.loads(response.data)["error"]["code"] == code
 
 
+def test_a_wrong_method_names_the_ones_the_path_answers():
+    assert call("GET").headers["Allow"] == "POST, OPTIONS"
+    assert "Allow" not in call("POST", "/nowhere").headers
+
+
 def test_an_unknown_method_is_counted_under_one_label_value():
     before = counted("unmatched", "other", "405")
 
