@@ -15,6 +15,11 @@ class RpsError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the error's reply must carry besides its JSON body."""
+        return {}
+
 
 class InvalidJson(RpsError):
     code = "invalid_json"
@@ -67,7 +72,7 @@ class NotFound(RpsError):
 
 class MethodNotAllowed(RpsError):
     """The path exists but not with this method; `allowed` are the methods it answers, which
-    the reply's Allow header lists (RFC 9110 §15.5.6)."""
+    the reply's Allow header must list (RFC 9110 §15.5.6)."""
 
     status = HTTPStatus.METHOD_NOT_ALLOWED
     code = "method_not_allowed"
@@ -75,6 +80,10 @@ class MethodNotAllowed(RpsError):
     def __init__(self, message: str, allowed: Sequence[str]) -> None:
         super().__init__(message)
         self.allowed = tuple(allowed)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
 
 
 class GameFinished(RpsError):

@@ -55,7 +55,10 @@ def json_response(payload: Payload, status: int = HTTPStatus.OK) -> Response:
 
 
 def error_reply(error: RpsError) -> Response:
-    return json_response({"error": {"code": error.code, "message": error.message}}, error.status)
+    body = {"error": {"code": error.code, "message": error.message}}
+    response = json_response(body, error.status)
+    response.headers.update(error.headers)
+    return response
 
 
 def read_body(request: Request, limit: int = PUBLIC_BODY_LIMIT) -> bytes:
@@ -216,8 +219,6 @@ class Service:
                 if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                     _log_outage(self.function, request.method, route_label, error)
                 response = error_reply(error)
-                if isinstance(error, MethodNotAllowed):
-                    response.headers["Allow"] = ", ".join(error.allowed)
         method = request.method if request.method in _METHODS else "other"
         metrics.HTTP_REQUESTS.labels(
             self.function, route_label, method, str(response.status_code)
