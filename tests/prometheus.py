@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,11 +27,16 @@ class PrometheusApi:
         return reply.json()["data"]["result"]
 
     def scraped_jobs(self) -> set[str]:
-        """The jobs whose last scrape succeeded (none while Prometheus is not listening yet)."""
+        """The jobs whose last scrape succeeded; none while Prometheus starts, whether it is not
+        listening yet or answers 503 until its storage is ready."""
         try:
             return {series["metric"]["job"] for series in self.query("up == 1")}
         except requests.ConnectionError:
             return set()
+        except requests.HTTPError as error:
+            if error.response.status_code == HTTPStatus.SERVICE_UNAVAILABLE:
+                return set()
+            raise
 
     def alerting_rules(self) -> set[str]:
         """The names of the alerting rules Prometheus evaluates."""

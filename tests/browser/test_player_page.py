@@ -5,6 +5,7 @@ the leaderboard; the debug view against the predictions play stored. axe-core ch
 from __future__ import annotations
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
@@ -27,6 +28,8 @@ TOUCH_TARGET = 44  # CSS pixels
 KEYS = {"rock": "r", "paper": "2", "scissors": "s"}
 WINNERS = {"user": "You win", "bot": "The bot wins", "tie": "A tie"}
 EN_DASH = "\N{EN DASH}"
+# A request on a loaded CI machine may take seconds: the budget is for the page, not for speed.
+WAIT_SECONDS = 30
 
 
 def serve_page(launch, **env):
@@ -72,8 +75,20 @@ class PlayerPage:
 
     def __init__(self, driver, url):
         self.driver = driver
-        self.wait = WebDriverWait(driver, 10, poll_frequency=0.05)
+        self.wait = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.05)
         driver.get(url)
+
+    def until(self, condition, what):
+        """Wait for `condition()`; on timeout, fail with what the page told the player and the
+        console's errors, which say why the page did not get there."""
+        try:
+            return self.wait.until(lambda _: condition())
+        except TimeoutException:
+            shown = self.text("#error") if self.shows("#error") else "no error shown"
+            pytest.fail(
+                f"{what} did not happen in {WAIT_SECONDS} s; page: {shown}; "
+                f"console: {self.errors()}"
+            )
 
     def find(self, css):
         return self.driver.find_element(By.CSS_SELECTOR, css)
@@ -88,16 +103,16 @@ class PlayerPage:
         Select(self.find("#policy")).select_by_value(policy)
         self.find("#player-name").send_keys(player_name)
         self.find("#start").click()
-        self.wait.until(lambda _: self.shows("#game"))
+        self.until(lambda: self.shows("#game"), "the game after a start")
 
     def reload(self):
         """A page reload, and the tab's game back from play (the setup shows until then)."""
         self.driver.refresh()
-        self.wait.until(lambda _: self.shows("#game"))
+        self.until(lambda: self.shows("#game"), "the game after a reload")
 
     def view(self, name, ready):
         self.find(f'[data-view="{name}"]').click()
-        self.wait.until(lambda _: self.shows(ready))
+        self.until(lambda: self.shows(ready), f"{ready} in the {name} view")
 
     def table(self, css):
         """A table's body rows as lists of cell texts."""
@@ -144,7 +159,7 @@ class PlayerPage:
             self.press(KEYS[move])
         else:
             self.find(f'.move[data-move="{move}"]').click()
-        self.wait.until(lambda _: self.rounds_shown() == played + 1)
+        self.until(lambda: self.rounds_shown() == played + 1, f"round {played + 1} shown")
 
     def layout(self):
         """The viewport's width, how far the page overflows it, and the move buttons' boxes."""
@@ -167,7 +182,7 @@ class PlayerPage:
         self.find("#debug-form button[type=submit]").click()
 
     def debug_status(self, starting):
-        self.wait.until(lambda _: self.text("#debug-status").startswith(starting))
+        self.until(lambda: self.text("#debug-status").startswith(starting), f"debug {starting!r}")
         return self.text("#debug-status")
 
     def predictions(self):
@@ -258,7 +273,7 @@ def test_a_whole_game_on_a_phone_shows_what_play_stored(browser, launch, tmp_pat
     assert page.text("#winner").startswith(f"{WINNERS[game['winner']]}, {final[0]} to {final[1]}")
     assert not page.shows("#play-area")
     won = game["winner"] == "user"
-    page.wait.until(lambda _: page.text("#streak"))
+    page.until(lambda: page.text("#streak"), "the streak")
     assert page.text("#streak") == f"Streak: {int(won)} win{'' if won else 's'} in a row; " + (
         "best 1 win." if won else "best 0 wins."
     )
@@ -357,7 +372,9 @@ def test_a_reload_resumes_the_game_and_the_record_and_leaderboard_show_it(
     board = page.table("#leaderboard-table")
     page.view("play", "#game")
     page.find("#rematch").click()
-    page.wait.until(lambda _: page.text("#round-no") == "1" and page.rounds_shown() == 0)
+    page.until(
+        lambda: page.text("#round-no") == "1" and page.rounds_shown() == 0, "the rematch's round 1"
+    )
     rematch = page.text("#bot-label")
     page.find("#other-bot").click() if page.shows("#other-bot") else page.press("n")
     hal = page.find('#policy option[value="hal"]').text
