@@ -12,12 +12,12 @@ Every round the bot asks a pool of experts what the player will play next:
   Powder's "Sicilian reasoning").
 
 A meta-layer scores every expert online with decay, and the experts' mixture, each weighted by
-its record, is the belief the bot plays against; SPEC §5.1's EV chooses the move with this
-round's point values and the race to 10. Against a player nothing predicts, the mixture stays
-near uniform and the EV plays for value, the best there is against them. When the player keeps
-winning the rounds the bot is being read, and it mixes in the round's
-unexploitable mixed strategy (game/policies.py), drawn with keyed randomness so that a game
-replays exactly. docs/policy.md has the whole design and its figures.
+how much better its forecasts did than uniform's, is the belief the bot plays against; SPEC
+§5.1's EV chooses the move with this round's point values and the race to 10. Against a player
+nothing predicts, the mixture stays near uniform and the EV plays for value, the best there is
+against them. When the player keeps winning the rounds the bot is being read, and it mixes in
+the round's unexploitable mixed strategy (game/policies.py), drawn with keyed randomness so that
+a game replays exactly. docs/policy.md has the whole design and its figures.
 
 The state is a pure function of the rounds before the decision (the session's earlier games,
 then this game's), so an instance rebuilding it decides exactly as one that kept it.
@@ -40,19 +40,15 @@ UNIFORM: Probabilities = (1 / 3, 1 / 3, 1 / 3)
 
 MEMORY_GAMES = 10  # the session's earlier games the bot remembers
 TABLE_DECAY = 0.85  # how fast a context's counts forget
-SCORE_DECAY = 0.98  # how fast an expert's hit record forgets
-SCORE_PRIOR = 8.0  # pseudo-rounds at chance that an expert's record starts from
+SCORE_DECAY = 0.98  # how fast an expert's hit rate and evidence forget
+SCORE_PRIOR = 8.0  # pseudo-rounds at chance that an expert's hit rate starts from
+EVIDENCE_WEIGHT = 1.5  # how sharply the mixture follows the experts' evidence (1: Bayes)
 READ_DECAY = 0.93
 READ_FLOOR = 0.5  # a player winning a larger share of rounds than this is reading the bot
 READ_SPAN = 0.2
 READ_PRIOR = 6.0
 MAX_MIX = 0.85
 MATCH_ORDERS = 5
-VOTE_SHARPNESS = 20.0
-# The mixture's "nobody knows" voice: uniform, weighted as one expert with this hit rate. Against
-# a random player noise lifts the best of a hundred records; the voice outweighs such a crowd,
-# and only experts clearly above chance move the belief off uniform, and the bot off value play.
-NULL_RATE = 0.6
 
 # A step is one past round as integers: the player's move, the bot's move, their value tiers
 # (0 H, 1 M, 2 L, by that round's points), the player's result (0 win, 1 lose, 2 draw), and
@@ -192,10 +188,13 @@ class AdaptiveState:
         # order), by (space, pairs), map to the index of the step that followed their latest
         # occurrence. Both sides share it.
         self.seen: dict[tuple[int, tuple[int, ...]], int] = {}
-        # Each expert's decayed hit record, by index: 0-2 are the model's rotations, then three
-        # per table and three per matched channel. Plain lists: this is the hot loop of a round.
+        # Each expert's record, by index: 0-2 are the model's rotations, then three per table and
+        # three per matched channel. Its decayed hit rate is how confident its forecast is; its
+        # evidence, the decayed log-likelihood ratio of those forecasts against uniform's, is
+        # its weight in the mixture. Plain lists: this is the hot loop of a round.
         experts = 3 * (1 + len(TABLES) + len(MATCHED))
         self.hits, self.rounds, self.rates = [0.0] * experts, [0.0] * experts, [1 / 3] * experts
+        self.evidence = [0.0] * experts
         self.player_wins = _Record(READ_DECAY, READ_PRIOR)
         self.games: list[tuple[str, int]] = []  # (game id, rounds learnt), in order
         self._pending: _Pending | None = None
@@ -244,30 +243,24 @@ class AdaptiveState:
         return _Pending(self._next, predictions, keys, match_keys, belief)
 
     def _mixture(self, predictions: Sequence[int | None]) -> Probabilities:
-        """The experts' mixture: each expert stands for "my move with my hit rate, the other
-        two sharing the rest", weighted by exp(VOTE_SHARPNESS x hit rate). Many experts say the
-        same thing in different words, and the mixture of the good ones is steadier and better
-        calibrated than the single best of a hundred noisy records. The NULL_RATE voice keeps
-        it near uniform until experts stand clearly above chance (uniform with no opinion)."""
-        belief, total = [0.0, 0.0, 0.0], 0.0
-        for rate, predicted in zip(self.rates, predictions, strict=True):
+        """The experts' mixture. Each expert forecasts "my move at my hit rate, the other two
+        sharing the rest", weighted by exp(EVIDENCE_WEIGHT x its evidence); uniform joins as
+        the expert whose evidence is zero by definition. An expert right more often than its
+        forecast says gains evidence, and one confidently wrong loses it, whether it is
+        mistaken or merely lucky so far (noise lifts the best of a hundred hit rates against a
+        random player). So the belief leaves uniform as far as the experts have earned: far
+        for a player who is read, little for a mildly biased one, not for a random one."""
+        belief, total = list(UNIFORM), 1.0
+        for rate, evidence, predicted in zip(self.rates, self.evidence, predictions, strict=True):
             if predicted is not None:
-                weight = math.exp(VOTE_SHARPNESS * rate)
+                weight = math.exp(EVIDENCE_WEIGHT * evidence)
                 rest = weight * (1 - rate) / 2
                 belief[0] += rest
                 belief[1] += rest
                 belief[2] += rest
                 belief[predicted] += weight * rate - rest
                 total += weight
-        if not total:
-            return UNIFORM
-        chance = math.exp(VOTE_SHARPNESS * NULL_RATE) / 3
-        total += 3 * chance
-        return (
-            (belief[0] + chance) / total,
-            (belief[1] + chance) / total,
-            (belief[2] + chance) / total,
-        )
+        return (belief[0] / total, belief[1] / total, belief[2] / total)
 
     def advise(self, points: RoundPoints, model: Probabilities | None) -> Advice:
         """The belief to play against this round (`points`, the acting model's probabilities
@@ -285,11 +278,15 @@ class AdaptiveState:
         self._pending = None
         step = step_of(played, self.steps[-1] if self.steps else None)
         user = step[_USER]
-        hits, rounds, rates = self.hits, self.rounds, self.rates
-        prior = SCORE_PRIOR
+        hits, rounds, rates, evidence = self.hits, self.rounds, self.rates, self.evidence
+        prior, log = SCORE_PRIOR, math.log
         for index, predicted in enumerate(pending.predictions):
             if predicted is not None:
-                hits[index] = hits[index] * SCORE_DECAY + (predicted == user)
+                hit = predicted == user
+                rate = rates[index]  # the forecast was `predicted` at `rate`, the rest shared
+                likelihood = 3 * rate if hit else 1.5 * (1 - rate)  # against uniform's 1/3
+                evidence[index] = evidence[index] * SCORE_DECAY + log(likelihood)
+                hits[index] = hits[index] * SCORE_DECAY + hit
                 rounds[index] = rounds[index] * SCORE_DECAY + 1.0
                 rates[index] = (hits[index] + prior / 3) / (rounds[index] + prior)
         if played.round_no > GAMBIT_ROUNDS:  # the scripted opening tells nothing of reading
@@ -320,6 +317,7 @@ class AdaptiveState:
     def _start_game(self, game_id: str) -> None:
         """The model expert's record is per game: its predictions exist only in one game."""
         self.hits[:3], self.rounds[:3], self.rates[:3] = [0.0] * 3, [0.0] * 3, [1 / 3] * 3
+        self.evidence[:3] = [0.0] * 3
         self.games.append((game_id, 0))
 
     def follow(self, games: Sequence[SessionGame]) -> None:

@@ -1,4 +1,5 @@
 import itertools
+import random
 
 import pytest
 
@@ -94,6 +95,33 @@ def test_a_returning_players_habit_is_exploited_from_the_first_adaptive_round():
     remembered = returning.advise(points, None).probabilities
     assert remembered[low] > 0.7
     assert remembered[low] > fresh.advise(points, None).probabilities[low]
+
+
+def mean_belief_in_the_low_tier(tier_weights, seed, rounds=60):
+    """The belief's mean probability of the round's low-tier move, rounds 11 on, against a
+    player who picks the tiers H, M, L i.i.d. with these weights (the bot's moves at random)."""
+    draw = random.Random(seed)
+    state, played, beliefs = AdaptiveState(), [], []
+    for n in range(1, rounds + 1):
+        points = round_points(f"tiers-{seed}", n)
+        belief = dict(zip(MOVES, state.advise(points, None).probabilities, strict=True))
+        if n > 10:
+            beliefs.append(belief[points.low])
+        user = points.tier(draw.choices("HML", weights=tier_weights)[0])
+        played.append(PlayedRound(n, user, draw.choice(MOVES), points, 0.0, 0.0))
+        state.extend(SessionGame(f"tiers-{seed}", played))
+    return sum(beliefs) / len(beliefs)
+
+
+def test_the_belief_follows_a_tier_habit_it_earns_and_not_a_random_player():
+    # The low tier 60 % of the time: the tier experts' hit rates stay near 0.6, well short of
+    # certainty, and their evidence still earns the belief most of the way (the weights from
+    # hit rates before it held 0.45 here).
+    habit = [mean_belief_in_the_low_tier((2, 2, 6), seed) for seed in (1, 2, 3)]
+    unread = [mean_belief_in_the_low_tier((1, 1, 1), seed) for seed in (1, 2, 3)]
+
+    assert sum(habit) / 3 > 0.47
+    assert max(unread) < 0.34
 
 
 def test_a_player_who_wins_most_rounds_makes_the_bot_mix_in_randomness():
