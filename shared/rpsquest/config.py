@@ -97,7 +97,7 @@ class Settings:
             # the kill switch of the adaptive ML policy: false plays SPEC §5.1's EV alone
             adaptive_policy=_bool(env, "RPS_ADAPTIVE_POLICY", True),
             # sessions whose adaptive state play keeps; a 10-game one holds about 350 KiB
-            adaptive_sessions=_positive_int(env, "RPS_ADAPTIVE_SESSIONS", 512),
+            adaptive_sessions=_positive_int(env, "RPS_ADAPTIVE_SESSIONS", 1024),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             promotion_min_games=_int(env, "RPS_PROMOTION_MIN_GAMES", 30),
             promotion_threshold=_float(env, "RPS_PROMOTION_THRESHOLD", 0.95),

@@ -28,7 +28,7 @@ def test_retention_must_keep_each_lineages_newest_version(value):
 
 
 def test_play_keeps_the_adaptive_state_of_512_sessions_unless_told_otherwise():
-    assert Settings.from_env({}).adaptive_sessions == 512
+    assert Settings.from_env({}).adaptive_sessions == 1024
     assert Settings.from_env({"RPS_ADAPTIVE_SESSIONS": "64"}).adaptive_sessions == 64
     with pytest.raises(ValueError, match="RPS_ADAPTIVE_SESSIONS=0 must be at least 1"):
         Settings.from_env({"RPS_ADAPTIVE_SESSIONS": "0"})

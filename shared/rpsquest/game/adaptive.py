@@ -364,7 +364,7 @@ class AdaptiveMemory:
     the session. A kept state is used only where it learnt a prefix of exactly what a rebuilt
     one would; otherwise the state is rebuilt from the rounds."""
 
-    def __init__(self, capacity: int = 512) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
         self._states: OrderedDict[str, AdaptiveState] = OrderedDict()
         self._lock = Lock()
