@@ -3,7 +3,8 @@
 import gc
 
 # A cold start imports some 70,000 objects that live as long as the instance: collecting while
-# they pile up finds nothing and costs the first player's round time. Enabled again below.
+# they pile up scans them over and over and frees next to nothing. The end of this file freezes
+# what they made out of the collector's sight and turns it back on.
 gc.disable()
 
 import functools
@@ -24,9 +25,9 @@ MODELS = ServingModels(SETTINGS)
 
 @functools.cache
 def gameplay() -> Gameplay:
-    """Built on first use, once per instance. What the instance holds from then on for life
-    (the imported stack: some 70,000 objects) is moved out of the garbage collector's sight:
-    a full collection over it stalled a round by tens of milliseconds."""
+    """Built on first use, once per instance, and frozen like the imports (see the top of this
+    file): it lives as long as the instance, and a full collection over what the instance holds
+    for life stalled a round by tens of milliseconds."""
     built = Gameplay.open(SETTINGS, MODELS)
     gc.freeze()
     return built
@@ -81,5 +82,5 @@ def play(request: Request) -> Response:
     return SERVICE(request)
 
 
-gc.freeze()  # what the imports made lives for good: out of the collector's sight
+gc.freeze()
 gc.enable()
